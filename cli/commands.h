@@ -1,0 +1,19 @@
+#pragma once
+// The trellis subcommands. Each registers its options on the parent app and returns the action
+// to run when the subcommand was chosen; actions return the process exit code and throw
+// trellis::Error for bad input.
+#include <functional>
+
+#include <CLI/CLI.hpp>
+
+#include "cli/cli_context.h"
+
+namespace trellis {
+
+using CommandAction = std::function<int()>;
+
+CommandAction add_train_command(CLI::App& app, CliContext& ctx);
+CommandAction add_eval_command(CLI::App& app, CliContext& ctx);
+CommandAction add_predict_command(CLI::App& app, CliContext& ctx);
+
+}  // namespace trellis

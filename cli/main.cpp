@@ -1,0 +1,47 @@
+// trellis: train, evaluate and use task adapters on a frozen pretrained backbone.
+#include <cstdlib>
+#include <iostream>
+#include <map>
+
+#include <c10/util/Exception.h>
+
+#include "cli/commands.h"
+#include "trainer/util/error.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"trellis: parameter-efficient adapters (Houlsby et al. 2019) on a frozen pretrained backbone"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", TRELLIS_VERSION);
+  trellis::CliContext ctx;
+  if (const char* env = std::getenv("TRELLIS_CONFIG_DIR")) ctx.config_dir = env;
+  else ctx.config_dir = TRELLIS_DEFAULT_CONFIG_DIR;
+  app.add_option("--config-dir", ctx.config_dir, "Directory holding backbones/<name>.json (env TRELLIS_CONFIG_DIR)");
+  app.add_option("--threads", ctx.threads, "Intra-op threads (default: all cores)")->check(CLI::NonNegativeNumber);
+  app.add_flag("-q,--quiet", ctx.quiet, "No progress output on stderr");
+
+  std::map<CLI::App*, trellis::CommandAction> actions;
+  for (auto add : {&trellis::add_train_command, &trellis::add_eval_command, &trellis::add_predict_command}) {
+    const size_t before = app.get_subcommands({}).size();
+    trellis::CommandAction action = add(app, ctx);
+    actions[app.get_subcommands({})[before]] = std::move(action);
+  }
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  try {
+    for (auto& [sub, action] : actions)
+      if (sub->parsed()) return action();
+  } catch (const trellis::Error& e) {
+    std::cerr << "trellis: error: " << e.what() << "\n";
+    return 1;
+  } catch (const c10::Error& e) {
+    std::cerr << "trellis: error: " << e.what_without_backtrace() << "\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "trellis: error: " << e.what() << "\n";
+    return 1;
+  }
+  return 2;
+}

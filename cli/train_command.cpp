@@ -1,0 +1,59 @@
+// trellis train JOB.json --out DIR
+#include <cstdio>
+#include <iostream>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "trainer/model/backbone.h"
+#include "trainer/spec/job_spec.h"
+#include "trainer/train/job_runner.h"
+
+namespace trellis {
+
+CommandAction add_train_command(CLI::App& app, CliContext& ctx) {
+  struct Args {
+    std::string spec;
+    std::string out;
+  };
+  auto args = std::make_shared<Args>();
+  CLI::App* cmd = app.add_subcommand("train", "Train a task's adapters from a job spec and write the artifact");
+  cmd->add_option("spec", args->spec, "Job spec (JSON); data paths are relative to it")->required();
+  cmd->add_option("--out", args->out, "Artifact directory to create (must not exist)")->required();
+  return [args, &ctx]() {
+    apply_threads(ctx);
+    JobSpec spec = load_job_spec(args->spec);
+    resolve_data_paths(spec, std::filesystem::absolute(args->spec).parent_path());
+    auto backbone = load_backbone_by_name(ctx, spec.backbone);
+    TrainCallbacks cb;
+    if (!ctx.quiet) {
+      cb.on_step = [](const StepReport& r) {
+        std::fprintf(stderr, "step %lld/%lld epoch %lld loss %.4f lr %.3g %.1f samples/s\n", (long long)r.step,
+                     (long long)r.total_steps, (long long)r.epoch + 1, r.loss, r.learning_rate, r.samples_per_s);
+      };
+      cb.on_eval = [](const EvalReport& r) {
+        std::string m;
+        for (const auto& [k, v] : r.metrics) m += " " + k + "=" + std::to_string(v);
+        std::fprintf(stderr, "eval step %lld epoch %lld:%s%s\n", (long long)r.step, (long long)r.epoch + 1, m.c_str(),
+                     r.best ? " (best)" : "");
+      };
+    }
+    LocalCommunicator comm;
+    JobRunResult r = run_training_job(spec, backbone, comm, args->out, cb);
+    nlohmann::json out = {{"artifact", std::filesystem::absolute(args->out).string()},
+                          {"task", r.manifest.task},
+                          {"method", to_string(spec.method)},
+                          {"metrics", r.manifest.metrics},
+                          {"best_step", r.manifest.best_step},
+                          {"steps", r.train.steps},
+                          {"params", {{"trained", r.manifest.params_trained}, {"backbone", r.manifest.params_backbone}}},
+                          {"train_examples", r.train_examples},
+                          {"validation_examples", r.validation_examples},
+                          {"train_seconds", r.train.train_seconds},
+                          {"samples_per_s", r.train.samples_per_s}};
+    std::cout << out.dump() << std::endl;
+    return 0;
+  };
+}
+
+}  // namespace trellis

@@ -1,0 +1,114 @@
+#include "trainer/model/encoder.h"
+
+#include <ATen/ATen.h>
+
+#include "trainer/model/backbone.h"
+#include "trainer/model/task_params.h"
+#include "trainer/util/error.h"
+
+namespace trellis {
+namespace {
+
+class Weights {
+ public:
+  Weights(const Backbone& backbone, const TaskParams* task) : backbone_(backbone), task_(task) {}
+  const at::Tensor& operator()(const std::string& name) const {
+    if (task_)
+      if (const at::Tensor* t = task_->find(name)) return *t;
+    return backbone_.weight(name);
+  }
+
+ private:
+  const Backbone& backbone_;
+  const TaskParams* task_;
+};
+
+at::Tensor activation(const at::Tensor& x, Nonlinearity f) {
+  switch (f) {
+    case Nonlinearity::gelu: return at::gelu(x);
+    case Nonlinearity::relu: return at::relu(x);
+    case Nonlinearity::tanh: return at::tanh(x);
+    case Nonlinearity::swish: return at::silu(x);
+  }
+  throw Error("unknown nonlinearity");
+}
+
+at::Tensor ffn_activation(const at::Tensor& x, const std::string& act) {
+  if (act == "gelu") return at::gelu(x);
+  if (act == "gelu_new") return at::gelu(x, "tanh");
+  return at::relu(x);
+}
+
+at::Tensor linear(const at::Tensor& x, const Weights& w, const std::string& prefix) {
+  return at::linear(x, w(prefix + "weight"), w(prefix + "bias"));
+}
+
+// x + Up(f(Down(x))): the Houlsby adapter with its internal skip connection.
+at::Tensor adapter(const at::Tensor& x, const Weights& w, const std::string& prefix, Nonlinearity f) {
+  at::Tensor h = activation(linear(x, w, prefix + "adapter_down."), f);
+  return x + linear(h, w, prefix + "adapter_up.");
+}
+
+at::Tensor layer_norm(const at::Tensor& x, const Weights& w, const std::string& prefix, double eps) {
+  return at::layer_norm(x, {x.size(-1)}, w(prefix + "weight"), w(prefix + "bias"), eps);
+}
+
+at::Tensor dropout(const at::Tensor& x, double p, bool training) {
+  return (training && p > 0) ? at::dropout(x, p, true) : x;
+}
+
+}  // namespace
+
+at::Tensor encode(const Backbone& backbone, const TaskParams* task, const TokenBatch& batch,
+                  const ForwardOptions& opt) {
+  const BertConfig& c = backbone.config();
+  const Weights w(backbone, task);
+  const bool adapters = task && task->has_adapters();
+  const Nonlinearity f = task ? task->adapter().nonlinearity : Nonlinearity::gelu;
+  const double hp = opt.hidden_dropout, ap = opt.training ? opt.attention_dropout : 0.0;
+  const int64_t B = batch.batch_size, L = batch.max_len, d = c.hidden_size, H = c.num_attention_heads;
+  if (batch.max_len > c.max_position_embeddings)
+    throw Error("a sequence of " + std::to_string(batch.max_len) + " tokens exceeds the backbone's " +
+                std::to_string(c.max_position_embeddings) + " positions");
+
+  at::Tensor h = at::embedding(w("embeddings.word_embeddings.weight"), batch.input_ids) +
+                 at::embedding(w("embeddings.position_embeddings.weight"), batch.position_ids) +
+                 at::embedding(w("embeddings.token_type_embeddings.weight"), batch.token_type_ids);
+  h = dropout(layer_norm(h, w, "embeddings.LayerNorm.", c.layer_norm_eps), hp, opt.training);
+
+  std::optional<at::Tensor> mask;
+  if (!batch.all_same_length) mask = batch.attention_mask;
+  for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
+    const std::string p = "encoder.layer." + std::to_string(i) + ".";
+    // Self-attention: one fused QKV projection on packed tokens, scattered to [B, L] for the core.
+    const std::string s = p + "attention.self.";
+    at::Tensor wqkv = at::cat({w(s + "query.weight"), w(s + "key.weight"), w(s + "value.weight")});
+    at::Tensor bqkv = at::cat({w(s + "query.bias"), w(s + "key.bias"), w(s + "value.bias")});
+    at::Tensor qkv = at::linear(h, wqkv, bqkv);  // [T, 3d]
+    if (!batch.all_same_length)
+      qkv = at::zeros({B * L, 3 * d}, qkv.options()).index_copy(0, batch.pad_index, qkv);
+    qkv = qkv.view({B, L, 3, H, d / H}).permute({2, 0, 3, 1, 4});  // [3, B, H, L, dh]
+    at::Tensor ctx = at::scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], mask, ap, false);
+    ctx = ctx.transpose(1, 2).reshape({B * L, d});
+    if (!batch.all_same_length) ctx = ctx.index_select(0, batch.pad_index);
+
+    at::Tensor a = dropout(linear(ctx, w, p + "attention.output.dense."), hp, opt.training);
+    if (adapters) a = adapter(a, w, adapter_prefix(i, true), f);
+    h = layer_norm(a + h, w, p + "attention.output.LayerNorm.", c.layer_norm_eps);
+
+    at::Tensor x = ffn_activation(linear(h, w, p + "intermediate.dense."), c.hidden_act);
+    x = dropout(linear(x, w, p + "output.dense."), hp, opt.training);
+    if (adapters) x = adapter(x, w, adapter_prefix(i, false), f);
+    h = layer_norm(x + h, w, p + "output.LayerNorm.", c.layer_norm_eps);
+  }
+  return h;
+}
+
+at::Tensor task_outputs(const Backbone& backbone, const TaskParams& task, const TokenBatch& batch,
+                        const ForwardOptions& opt) {
+  at::Tensor h = encode(backbone, &task, batch, opt);
+  at::Tensor cls = dropout(h.index_select(0, batch.first_token), opt.hidden_dropout, opt.training);
+  return at::linear(cls, *task.find("classifier.weight"), *task.find("classifier.bias"));
+}
+
+}  // namespace trellis

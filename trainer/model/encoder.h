@@ -1,0 +1,30 @@
+#pragma once
+// The BERT forward pass with optional per-task parameters (Houlsby adapters, LayerNorms, head).
+// Every sublayer is LayerNorm(x + Adapter(Dropout(Proj(sublayer(x))))) with
+// Adapter(h) = h + Up(f(Down(h))), the adapter present only when the task has one.
+// Work is done on packed real tokens; only the attention core sees the padded layout.
+// Thread-safety: pure functions of their inputs; they read the backbone and task tensors.
+#include <ATen/core/Tensor.h>
+
+#include "trainer/model/token_batch.h"
+
+namespace trellis {
+
+class Backbone;
+class TaskParams;
+
+struct ForwardOptions {
+  bool training = false;         // dropout on when true
+  double hidden_dropout = 0.0;   // used only when training
+  double attention_dropout = 0.0;
+};
+
+// Last hidden states of the real tokens, [T, hidden]. `task` may be null (plain backbone).
+at::Tensor encode(const Backbone& backbone, const TaskParams* task, const TokenBatch& batch,
+                  const ForwardOptions& options);
+
+// The task head on the final [CLS] states: [B, num_outputs] logits (or regression values).
+at::Tensor task_outputs(const Backbone& backbone, const TaskParams& task, const TokenBatch& batch,
+                        const ForwardOptions& options);
+
+}  // namespace trellis

@@ -1,0 +1,43 @@
+#include "trainer/train/encoded_dataset.h"
+
+#include "trainer/util/error.h"
+
+namespace trellis {
+
+std::vector<size_t> EncodedDataset::lengths() const {
+  std::vector<size_t> out;
+  out.reserve(encodings.size());
+  for (const auto& e : encodings) out.push_back(e.input_ids.size());
+  return out;
+}
+
+EncodedDataset encode_examples(const BertTokenizer& tokenizer, const std::vector<RawExample>& examples,
+                               TaskType task_type, const LabelSet* labels, int64_t max_seq_len,
+                               const std::string& origin) {
+  EncodedDataset out;
+  out.task_type = task_type;
+  out.encodings.reserve(examples.size());
+  out.labels.reserve(examples.size());
+  out.targets.reserve(examples.size());
+  for (const RawExample& ex : examples) {
+    std::optional<std::string_view> pair;
+    if (ex.text_pair) pair = *ex.text_pair;
+    out.encodings.push_back(tokenizer.encode(ex.text, pair, static_cast<size_t>(max_seq_len)));
+    if (task_type == TaskType::classification && labels) {
+      auto idx = labels->find(ex.label);
+      if (!idx) {
+        std::string known;
+        for (const auto& n : labels->names()) known += (known.empty() ? "" : ", ") + n;
+        throw Error(origin + ":" + std::to_string(ex.line) + ": label '" + ex.label +
+                    "' does not occur in the training data (labels: " + known + ")");
+      }
+      out.labels.push_back(*idx);
+    } else {
+      out.labels.push_back(-1);
+    }
+    out.targets.push_back(ex.target);
+  }
+  return out;
+}
+
+}  // namespace trellis
