@@ -167,8 +167,15 @@ def prepare(descriptor: Path) -> Path:
         raise PrepareError(f"{model_dir} lacks required file(s): {', '.join(missing)}")
     names = required + [n for n in OPTIONAL_FILES if (model_dir / n).is_file() and n not in required]
 
-    target.mkdir(parents=True, exist_ok=True)
     weights_name = required[2]
+    want = desc.get("weights_sha256")
+    if want is not None:  # check before placing anything, so a mismatch leaves the target alone
+        src_sha = sha256_file(model_dir / weights_name)
+        if want.lower() != src_sha:
+            raise PrepareError(f"{model_dir / weights_name}: sha256 {src_sha} differs from the "
+                               f"descriptor's {want} (another version of {dist}?)")
+
+    target.mkdir(parents=True, exist_ok=True)
     weights_sha = None
     for n in names:
         src = model_dir / n
@@ -177,7 +184,6 @@ def prepare(descriptor: Path) -> Path:
         if n == weights_name:
             weights_sha = sha
 
-    want = desc.get("weights_sha256")
     if want is not None and want.lower() != weights_sha:
         raise PrepareError(
             f"{target / weights_name}: sha256 {weights_sha} differs from the descriptor's {want}")

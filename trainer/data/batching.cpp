@@ -22,7 +22,8 @@ std::vector<std::vector<size_t>> cut(const std::vector<size_t>& order, size_t ba
   for (size_t i = 0; i < order.size(); i += batch_size) {
     const size_t end = std::min(order.size(), i + batch_size);
     if (drop_last && end - i < batch_size) break;
-    batches.emplace_back(order.begin() + static_cast<std::ptrdiff_t>(i), order.begin() + static_cast<std::ptrdiff_t>(end));
+    batches.emplace_back(order.begin() + static_cast<std::ptrdiff_t>(i),
+                         order.begin() + static_cast<std::ptrdiff_t>(end));
   }
   return batches;
 }

@@ -89,7 +89,8 @@ FieldNames field_names_of(const DataSpec& data) {
 
 std::vector<RawExample> examples_from_table(Table table, const FieldNames& names, TaskType type,
                                             bool require_label) {
-  if (names.text == names.label || (names.text_pair && (*names.text_pair == names.text || *names.text_pair == names.label)))
+  const bool pair_clash = names.text_pair && (*names.text_pair == names.text || *names.text_pair == names.label);
+  if (names.text == names.label || pair_clash)
     throw Error(table.source + ": the text, text pair and label fields must be different fields");
   if (!table.columns.empty()) {  // CSV/TSV: a missing column is reported once, at the header
     auto check = [&](const std::string& name) {
@@ -97,7 +98,8 @@ std::vector<RawExample> examples_from_table(Table table, const FieldNames& names
         if (c == name) return;
       std::string list;
       for (const auto& c : table.columns) list += (list.empty() ? "" : ", ") + c;
-      throw Error(table.source + ":" + std::to_string(table.header_line) + ": column '" + name + "' is missing from the header (columns: " + list + ")");
+      throw Error(table.source + ":" + std::to_string(table.header_line) + ": column '" + name +
+                  "' is missing from the header (columns: " + list + ")");
     };
     check(names.text);
     if (names.text_pair) check(*names.text_pair);

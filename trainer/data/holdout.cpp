@@ -39,7 +39,8 @@ std::vector<bool> choose_stratified(const std::vector<RawExample>& examples, dou
   // Largest remainder first (ties: label order), then round-robin while capacity is left.
   std::vector<Group*> order;
   for (auto& g : groups) order.push_back(&g);
-  std::stable_sort(order.begin(), order.end(), [](const Group* a, const Group* b) { return a->remainder > b->remainder; });
+  std::stable_sort(order.begin(), order.end(),
+                   [](const Group* a, const Group* b) { return a->remainder > b->remainder; });
   for (bool progress = true; total < wanted && progress;) {
     progress = false;
     for (Group* g : order) {

@@ -129,6 +129,9 @@ nlohmann::json parse_json_text(std::string_view text, const std::string& origin)
     }
     return true;
   };
+  // nlohmann stops at a NUL byte as if the input ended there; JSON never holds a raw NUL.
+  if (auto nul = text.find('\0'); nul != std::string_view::npos)
+    throw Error(origin + ": invalid JSON: NUL byte at offset " + std::to_string(nul));
   nlohmann::json json;
   try {
     json = nlohmann::json::parse(text.begin(), text.end(), callback);

@@ -23,11 +23,12 @@ struct DTypeInfo {
   DType dtype;
   const char* name;
   size_t size;
+  int hf_rank;  // position in HF's Rust `Dtype` enum, which orders its buffers (larger first)
 };
 constexpr DTypeInfo kDTypes[] = {
-    {DType::F64, "F64", 8}, {DType::F32, "F32", 4}, {DType::F16, "F16", 2}, {DType::BF16, "BF16", 2},
-    {DType::I64, "I64", 8}, {DType::I32, "I32", 4}, {DType::I16, "I16", 2}, {DType::I8, "I8", 1},
-    {DType::U8, "U8", 1},   {DType::BOOL, "BOOL", 1}};
+    {DType::F64, "F64", 8, 8},   {DType::F32, "F32", 4, 7}, {DType::F16, "F16", 2, 4}, {DType::BF16, "BF16", 2, 5},
+    {DType::I64, "I64", 8, 9},   {DType::I32, "I32", 4, 6}, {DType::I16, "I16", 2, 3}, {DType::I8, "I8", 1, 2},
+    {DType::U8, "U8", 1, 1},     {DType::BOOL, "BOOL", 1, 0}};
 
 const DTypeInfo& info(DType d) {
   for (const auto& i : kDTypes)
@@ -236,8 +237,8 @@ std::vector<std::byte> serialize_safetensors(std::vector<TensorToWrite> tensors,
                                              const std::map<std::string, std::string>& metadata) {
   const std::string who = "serialize_safetensors: ";
   std::sort(tensors.begin(), tensors.end(), [](const TensorToWrite& a, const TensorToWrite& b) {
-    size_t sa = dtype_size(a.dtype), sb = dtype_size(b.dtype);
-    return sa != sb ? sa > sb : a.name < b.name;
+    int ra = info(a.dtype).hf_rank, rb = info(b.dtype).hf_rank;
+    return ra != rb ? ra > rb : a.name < b.name;
   });
   json header = json::object();
   uint64_t offset = 0;

@@ -75,8 +75,9 @@ struct TensorToWrite {
 
 // The bytes of a safetensors file. Deterministic: the same tensors and metadata give the same
 // bytes. Header: compact JSON, keys sorted, "__metadata__" only when metadata is non-empty,
-// padded with spaces to a multiple of 8 bytes (as HF does). Buffer: tensors ordered by dtype size
-// (largest first), then by name, as HF orders them, so each tensor is aligned to its dtype size.
+// padded with spaces to a multiple of 8 bytes (as HF does). Buffer: tensors in HF's order (by
+// dtype, larger sizes first: I64 F64 F32 I32 BF16 F16 I16 I8 U8 BOOL; then by name), so each
+// tensor is aligned to its dtype size and the buffer equals the one HF writes for the same tensors.
 // Errors (trellis::Error): empty, repeated or reserved ("__metadata__") names, negative dims,
 // nbytes != numel * dtype size, null data with nbytes > 0, names or metadata not valid UTF-8.
 std::vector<std::byte> serialize_safetensors(std::vector<TensorToWrite> tensors,

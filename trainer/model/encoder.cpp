@@ -53,7 +53,7 @@ at::Tensor layer_norm(const at::Tensor& x, const Weights& w, const std::string& 
   return at::layer_norm(x, {x.size(-1)}, w(prefix + "weight"), w(prefix + "bias"), eps);
 }
 
-at::Tensor dropout(const at::Tensor& x, double p, bool training) {
+at::Tensor maybe_dropout(const at::Tensor& x, double p, bool training) {
   return (training && p > 0) ? at::dropout(x, p, true) : x;
 }
 
@@ -74,7 +74,7 @@ at::Tensor encode(const Backbone& backbone, const TaskParams* task, const TokenB
   at::Tensor h = at::embedding(w("embeddings.word_embeddings.weight"), batch.input_ids) +
                  at::embedding(w("embeddings.position_embeddings.weight"), batch.position_ids) +
                  at::embedding(w("embeddings.token_type_embeddings.weight"), batch.token_type_ids);
-  h = dropout(layer_norm(h, w, "embeddings.LayerNorm.", c.layer_norm_eps), hp, opt.training);
+  h = maybe_dropout(layer_norm(h, w, "embeddings.LayerNorm.", c.layer_norm_eps), hp, opt.training);
 
   std::optional<at::Tensor> mask;
   if (!batch.all_same_length) mask = batch.attention_mask;
@@ -92,12 +92,12 @@ at::Tensor encode(const Backbone& backbone, const TaskParams* task, const TokenB
     ctx = ctx.transpose(1, 2).reshape({B * L, d});
     if (!batch.all_same_length) ctx = ctx.index_select(0, batch.pad_index);
 
-    at::Tensor a = dropout(linear(ctx, w, p + "attention.output.dense."), hp, opt.training);
+    at::Tensor a = maybe_dropout(linear(ctx, w, p + "attention.output.dense."), hp, opt.training);
     if (adapters) a = adapter(a, w, adapter_prefix(i, true), f);
     h = layer_norm(a + h, w, p + "attention.output.LayerNorm.", c.layer_norm_eps);
 
     at::Tensor x = ffn_activation(linear(h, w, p + "intermediate.dense."), c.hidden_act);
-    x = dropout(linear(x, w, p + "output.dense."), hp, opt.training);
+    x = maybe_dropout(linear(x, w, p + "output.dense."), hp, opt.training);
     if (adapters) x = adapter(x, w, adapter_prefix(i, false), f);
     h = layer_norm(x + h, w, p + "output.LayerNorm.", c.layer_norm_eps);
   }
@@ -107,7 +107,7 @@ at::Tensor encode(const Backbone& backbone, const TaskParams* task, const TokenB
 at::Tensor task_outputs(const Backbone& backbone, const TaskParams& task, const TokenBatch& batch,
                         const ForwardOptions& opt) {
   at::Tensor h = encode(backbone, &task, batch, opt);
-  at::Tensor cls = dropout(h.index_select(0, batch.first_token), opt.hidden_dropout, opt.training);
+  at::Tensor cls = maybe_dropout(h.index_select(0, batch.first_token), opt.hidden_dropout, opt.training);
   return at::linear(cls, *task.find("classifier.weight"), *task.find("classifier.bias"));
 }
 

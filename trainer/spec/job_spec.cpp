@@ -3,13 +3,13 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <regex>
 #include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "trainer/io/files.h"
+#include "trainer/spec/backbone_descriptor.h"
 #include "trainer/util/error.h"
 
 namespace trellis {
@@ -208,6 +208,13 @@ bool metric_higher_is_better(const std::string& metric) {
   throw Error("unknown metric '" + metric + "'");
 }
 
+bool valid_task_name(const std::string& name) {
+  auto lower_alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+  if (name.empty() || name.size() > 64 || !lower_alnum(name[0])) return false;
+  return std::all_of(name.begin(), name.end(),
+                     [&](char c) { return lower_alnum(c) || c == '.' || c == '_' || c == '-'; });
+}
+
 std::string default_metric(TaskType t) { return t == TaskType::classification ? "accuracy" : "pearson"; }
 
 JobSpec parse_job_spec(const json& root, const std::string& origin_in) {
@@ -254,11 +261,9 @@ JobSpec parse_job_spec(const json& root, const std::string& origin_in) {
   train.read("dropout", s.train.dropout);
 
   // Values. (Types were checked above; every double is finite.)
-  static const std::regex task_re("[a-z0-9][a-z0-9._-]{0,63}");
-  static const std::regex backbone_re("[A-Za-z0-9][A-Za-z0-9._-]{0,63}");
-  if (!std::regex_match(s.task, task_re))
+  if (!valid_task_name(s.task))
     top.fail("task", "must match [a-z0-9][a-z0-9._-]{0,63} (got '" + s.task + "')");
-  if (!std::regex_match(s.backbone, backbone_re))
+  if (!valid_backbone_name(s.backbone))
     top.fail("backbone", "must match [A-Za-z0-9][A-Za-z0-9._-]{0,63} (got '" + s.backbone + "')");
 
   if (s.adapter.bottleneck <= 0 || s.adapter.bottleneck > 4096)

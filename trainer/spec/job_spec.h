@@ -79,6 +79,8 @@ std::string to_string(TaskType t);
 bool metric_valid_for(const std::string& metric, TaskType t);
 // Throws trellis::Error for a metric name that is not one of the above.
 bool metric_higher_is_better(const std::string& metric);
+// True if `name` matches [a-z0-9][a-z0-9._-]{0,63} (safe as a directory name in the registry).
+bool valid_task_name(const std::string& name);
 // "accuracy" for classification, "pearson" for regression.
 std::string default_metric(TaskType t);
 

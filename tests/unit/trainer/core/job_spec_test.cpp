@@ -172,6 +172,8 @@ TEST(JobSpec, NamePatterns) {
     EXPECT_NO_THROW(parse_job_spec(with("/task", ok), "x")) << ok;
   for (const std::string& bad : std::vector<std::string>{"", "A", "-a", ".a", "a/b", "a b", "é", std::string(65, 'a')})
     expect_error(with("/task", bad), {"'task'", "must match"});
+  EXPECT_TRUE(valid_task_name("a-b.c_9"));
+  EXPECT_FALSE(valid_task_name("a/b"));
   EXPECT_NO_THROW(parse_job_spec(with("/backbone", "BERT-base.v2"), "x"));
   expect_error(with("/backbone", "../etc"), {"'backbone'", "must match"});
 }

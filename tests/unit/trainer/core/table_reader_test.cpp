@@ -109,7 +109,8 @@ TEST(Jsonl, Errors) {
   EXPECT_HAS(error_of([] { jsonl("{\"a\": 1} {\"b\": 2}\n"); }), "train.jsonl:1: invalid JSON");
   EXPECT_HAS(error_of([] { jsonl("{\"a\": 1}\n[1, 2]\n"); }), "train.jsonl:2: expected a JSON object, got array");
   EXPECT_HAS(error_of([] { jsonl("\"text\"\n"); }), "train.jsonl:1: expected a JSON object, got string");
-  EXPECT_HAS(error_of([] { jsonl("{\"label\": 1, \"text\": \"a\", \"label\": 2}\n"); }), "train.jsonl:1: key 'label' appears more than once");
+  EXPECT_HAS(error_of([] { jsonl("{\"label\": 1, \"text\": \"a\", \"label\": 2}\n"); }),
+             "train.jsonl:1: key 'label' appears more than once");
   // Nested duplicates are not our business.
   EXPECT_EQ(jsonl("{\"a\": {\"b\": 1}, \"c\": {\"b\": 2}}").rows.size(), 1u);
   EXPECT_HAS(error_of([] { jsonl("{\"text\": \"\xFF\"}\n"); }), "train.jsonl:1: invalid JSON");
@@ -174,15 +175,18 @@ TEST(Csv, LeadingEmptyLinesMoveTheHeader) {
 TEST(Csv, Errors) {
   // Unterminated quote: reported at the line where the record starts.
   EXPECT_HAS(error_of([] { csv("text,label\na,b\n\"open,x\nmore\n"); }), "dev.csv:3: unterminated quoted field");
-  EXPECT_HAS(error_of([] { csv("text,label\na,b\nonly-one\n"); }), "dev.csv:3: expected 2 fields (text, label) but found 1");
+  EXPECT_HAS(error_of([] { csv("text,label\na,b\nonly-one\n"); }),
+             "dev.csv:3: expected 2 fields (text, label) but found 1");
   EXPECT_HAS(error_of([] { csv("text,label\n\"a\nb\",c,d\n"); }), "dev.csv:2: expected 2 fields");
   EXPECT_HAS(error_of([] { csv("text,label\na,b,\n"); }), "dev.csv:2: expected 2 fields (text, label) but found 3");
   EXPECT_HAS(error_of([] { csv("text,label,text\n"); }), "dev.csv:1: duplicate column name 'text' in the header");
   EXPECT_HAS(error_of([] { csv("text,,label\n"); }), "dev.csv:1: column 2 of the header has an empty name");
   EXPECT_HAS(error_of([] { csv(""); }), "dev.csv: the file is empty (a header row is required)");
   EXPECT_HAS(error_of([] { csv("\xEF\xBB\xBF\r\n\n"); }), "dev.csv: the file is empty");
-  EXPECT_HAS(error_of([] { csv("text,label\n\"a\"x,b\n"); }), "dev.csv:2: unexpected character 'x' after the closing quote of field 1 ('text')");
-  EXPECT_HAS(error_of([] { csv("text,label\na,\"b\nc\" d\n"); }), "dev.csv:3: unexpected character ' ' after the closing quote of field 2 ('label')");
+  EXPECT_HAS(error_of([] { csv("text,label\n\"a\"x,b\n"); }),
+             "dev.csv:2: unexpected character 'x' after the closing quote of field 1 ('text')");
+  EXPECT_HAS(error_of([] { csv("text,label\na,\"b\nc\" d\n"); }),
+             "dev.csv:3: unexpected character ' ' after the closing quote of field 2 ('label')");
   EXPECT_HAS(error_of([] { csv("text,label\nok,fine\nbad\xC3,x\n"); }), "dev.csv:3: field 'text' is not valid UTF-8");
   EXPECT_HAS(error_of([] { csv("text,label\n\xED\xA0\x80,x\n"); }), "not valid UTF-8");  // surrogate
   EXPECT_HAS(error_of([] { csv("text,label\n\xC0\xAF,x\n"); }), "not valid UTF-8");      // overlong
@@ -199,7 +203,8 @@ TEST(Tsv, TabsAndQuotes) {
   ASSERT_EQ(t.rows.size(), 2u);
   EXPECT_EQ(str(t.rows[0], "text"), "a\tb");
   EXPECT_EQ(str(t.rows[1], "text"), "c, d");
-  EXPECT_HAS(error_of([] { parse_table("text\tlabel\na\n", TableFormat::tsv, "dev.tsv"); }), "dev.tsv:2: expected 2 fields");
+  EXPECT_HAS(error_of([] { parse_table("text\tlabel\na\n", TableFormat::tsv, "dev.tsv"); }),
+             "dev.tsv:2: expected 2 fields");
 }
 
 TEST(ReadTable, FilesFormatsAndNames) {

@@ -47,7 +47,9 @@ TEST(TaskParams, MethodsDifferOnlyInTheirTrainableSets) {
   EXPECT_EQ(full.num_parameters(), bb->num_parameters() + head.num_parameters());
   for (const auto& [name, t] : full.tensors()) {
     EXPECT_TRUE(t.requires_grad()) << name;
-    if (!name.starts_with("classifier.")) EXPECT_NE(t.data_ptr(), bb->weight(name).data_ptr()) << "full must copy " << name;
+    if (!name.starts_with("classifier.")) {
+      EXPECT_NE(t.data_ptr(), bb->weight(name).data_ptr()) << "full must copy " << name;
+    }
   }
   for (const auto& [name, t] : bb->weights()) EXPECT_FALSE(t.requires_grad()) << name;
 }
