@@ -30,20 +30,28 @@ def run(args, config_dir=TINY_CONFIGS, stdin=None, check=False):
     return p
 
 
+POSITIVE = "good great love like fun fast happy excellent nice fine".split()
+NEGATIVE = "bad awful hate boring slow sad terrible poor not ok".split()
+NEUTRAL = [w for w in WORDS if w not in POSITIVE and w not in NEGATIVE]
+
+
 def synthetic_rows(n, seed, pair=False, regression=False):
-    """Label 'pos' iff the text contains 'good' or 'great' (regression: the count of them)."""
+    """A bag-of-words sentiment task: 'pos' sentences draw most sentiment words from POSITIVE,
+    'neg' ones from NEGATIVE (regression: the target is the share of positive words)."""
     rng = random.Random(seed)
-    neutral = [w for w in WORDS if w not in ("good", "great")]
     rows = []
     for i in range(n):
-        words = [rng.choice(neutral) for _ in range(rng.randint(3, 9))]
-        k = (i % 3) if regression else (1 if i % 2 == 0 else 0)
-        for _ in range(k):
-            words.insert(rng.randrange(len(words) + 1), rng.choice(["good", "great"]))
+        share = [0.1, 0.5, 0.9][i % 3] if regression else (0.95 if i % 2 == 0 else 0.05)
+        words = []
+        for _ in range(rng.randint(4, 10)):
+            if rng.random() < 0.3:
+                words.append(rng.choice(NEUTRAL))
+            else:
+                words.append(rng.choice(POSITIVE if rng.random() < share else NEGATIVE))
         row = {"text": " ".join(words)}
         if pair:
-            row["text_b"] = " ".join(rng.choice(neutral) for _ in range(3))
-        row["label"] = float(k) if regression else ("pos" if k else "neg")
+            row["text_b"] = " ".join(rng.choice(NEUTRAL) for _ in range(3))
+        row["label"] = share if regression else ("pos" if i % 2 == 0 else "neg")
         rows.append(row)
     return rows
 
@@ -130,7 +138,7 @@ class CliTest(unittest.TestCase):
         self.assertEqual(sorted(e), ["accuracy", "macro_f1", "mcc"])
         self.assertGreaterEqual(e["accuracy"], 0.9)
         # Predict: plain lines on stdin and JSONL from a file give the same answers.
-        texts = ["this movie was good", "the food was slow and boring", "a great book"]
+        texts = ["this movie was good fun and great", "the food was slow and boring and bad", "a great nice book i love"]
         lines = run(["predict", "--adapter", art], stdin="\n".join(texts) + "\n", check=True).stdout.splitlines()
         self.assertEqual(len(lines), 3)
         preds = [json.loads(l) for l in lines]
@@ -179,7 +187,7 @@ class CliTest(unittest.TestCase):
                            check=True).stdout)
         self.assertGreaterEqual(e["accuracy"], 0.8)
         out = run(["predict", "--adapter", self.tmp / "artifact"],
-                  stdin=json.dumps({"sentence": "a good film", "other": "it was"}) + "\n", check=True).stdout
+                  stdin=json.dumps({"sentence": "a good nice film", "other": "it was"}) + "\n", check=True).stdout
         self.assertIn(json.loads(out)["label"], (0, 1))
         p = run(["predict", "--adapter", self.tmp / "artifact"], stdin="plain text line\n")
         self.assertNotEqual(p.returncode, 0)
@@ -193,7 +201,7 @@ class CliTest(unittest.TestCase):
         m = json.loads((self.tmp / "artifact" / "manifest.json").read_text())
         self.assertEqual(sorted(m["metrics"]), ["mse", "pearson", "spearman"])
         self.assertGreater(m["metrics"]["pearson"], 0.8)
-        out = json.loads(run(["predict", "--adapter", self.tmp / "artifact"], stdin="good great good\n",
+        out = json.loads(run(["predict", "--adapter", self.tmp / "artifact"], stdin="good great love\n",
                              check=True).stdout)
         self.assertIsInstance(out["label"], float)
 

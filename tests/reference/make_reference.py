@@ -63,12 +63,21 @@ def tiny_backbone(out: Path) -> None:
              "love hate like boring fun slow fast happy sad ok fine terrible excellent nice poor "
              "and but or it this that i you we they he she").split()
     letters = list("abcdefghijklmnopqrstuvwxyz0123456789.,!?'")
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + words + letters + ["##" + c for c in letters]
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + words
+    vocab += [c for c in letters if c not in vocab] + ["##" + c for c in letters]
     (d / "vocab.txt").write_text("\n".join(vocab) + "\n")
     cfg = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
                      intermediate_size=64, max_position_embeddings=64, type_vocab_size=2)
     torch.manual_seed(1234)
     model = BertModel(cfg, add_pooling_layer=False)
+    # Variance-preserving init (std 1/sqrt(fan_in)) instead of BERT's 0.02: a random encoder whose
+    # outputs still depend on every token, as a pretrained one's do, so small tasks learn fast.
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if p.dim() == 2 and "embeddings" not in name:
+                p.normal_(0.0, p.shape[1] ** -0.5)
+            elif p.dim() == 2:
+                p.normal_(0.0, 1.0)
     tensors = {k: v.contiguous() for k, v in model.state_dict().items() if not k.endswith("position_ids")}
     save_file(tensors, str(d / "model.safetensors"))
     cfg.to_json_file(str(d / "config.json"))

@@ -125,8 +125,10 @@ std::shared_ptr<const Backbone> make_random_backbone(const BertConfig& config, V
       t = n.ends_with(".weight") ? at::ones(shape) : at::zeros(shape);
     else if (n.ends_with(".bias"))
       t = at::zeros(shape);
-    else
-      t = at::normal(0.0, 0.02, shape, gen);
+    else if (n.starts_with("embeddings."))
+      t = at::normal(0.0, 1.0, shape, gen);
+    else  // variance-preserving: outputs depend on every token, as a pretrained encoder's do
+      t = at::normal(0.0, 1.0 / std::sqrt(static_cast<double>(shape[1])), shape, gen);
     weights.emplace(n, t);
   }
   auto tokenizer = std::make_shared<const BertTokenizer>(std::move(vocab));

@@ -52,7 +52,8 @@ class Backbone {
   std::string weights_sha256_;
 };
 
-// A randomly initialised backbone (std 0.02, LayerNorms at identity) with `config` and
+// A randomly initialised backbone (embeddings ~ N(0, 1), projections ~ N(0, 1/fan_in), LayerNorms
+// at identity, biases 0) with `config` and
 // `vocab`, deterministic in `seed`. For tests and synthetic benchmarks.
 std::shared_ptr<const Backbone> make_random_backbone(const BertConfig& config, Vocab vocab, uint64_t seed,
                                                      std::string name = "random-bert");

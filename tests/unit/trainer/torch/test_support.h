@@ -36,19 +36,21 @@ inline std::shared_ptr<const Backbone> tiny_backbone(uint64_t seed = 7) {
   return make_random_backbone(tiny_config(), Vocab::from_tokens(tokens), seed, "tiny-random");
 }
 
-// Sentences of random words w0..w49; label "pos" iff the sentence contains w7 or w8 ("neg" otherwise).
+// A bag-of-words sentiment task over w0..w49: "pos" sentences draw 95% of their sentiment words
+// from w10..w19, "neg" ones from w20..w29; a third of the words are neutral (w30..w49).
 inline std::vector<RawExample> synthetic_examples(size_t n, uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::vector<RawExample> out;
   for (size_t i = 0; i < n; ++i) {
     const bool positive = i % 2 == 0;
-    const size_t len = 3 + rng() % 10;
+    const size_t len = 4 + rng() % 7;
     std::string text;
     for (size_t k = 0; k < len; ++k) {
-      size_t w = 9 + rng() % 41;
+      size_t w;
+      if (rng() % 3 == 0) w = 30 + rng() % 20;
+      else w = ((rng() % 100 < 95) == positive ? 10 : 20) + rng() % 10;
       text += (k ? " w" : "w") + std::to_string(w);
     }
-    if (positive) text += std::string(" w") + (rng() % 2 ? "7" : "8");
     RawExample ex;
     ex.text = text;
     ex.label = positive ? "pos" : "neg";

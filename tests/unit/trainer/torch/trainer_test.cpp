@@ -22,7 +22,7 @@ Trained train_synthetic(const std::shared_ptr<const Backbone>& bb, Method method
   spec.backbone = bb->name();
   spec.method = method;
   spec.adapter.bottleneck = 16;
-  spec.train.epochs = 6;
+  spec.train.epochs = 10;
   spec.train.batch_size = 16;
   spec.train.learning_rate = method == Method::full ? 3e-3 : 1e-2;
   spec.train.seed = seed;
@@ -47,7 +47,7 @@ TEST(Trainer, HoulsbyLearnsSyntheticTaskAndKeepsBackboneFrozen) {
   Trained t = train_synthetic(bb, Method::houlsby);
   EXPECT_GE(t.test_metrics.at("accuracy"), 0.95);
   EXPECT_GE(t.result.best_metrics.at("accuracy"), 0.95);
-  EXPECT_EQ(t.result.steps, 6 * 25);
+  EXPECT_EQ(t.result.steps, 10 * 25);
   for (const auto& [name, t0] : before) EXPECT_TRUE(bb->weight(name).equal(t0)) << name << " changed";
 }
 
