@@ -27,13 +27,7 @@ ArtifactManifest write_artifact(const std::filesystem::path& dir, ArtifactManife
 ArtifactManifest read_manifest(const std::filesystem::path& dir) {
   const auto path = dir / kManifestFile;
   if (!std::filesystem::exists(path)) throw Error(path.string() + ": not found (is '" + dir.string() + "' an artifact?)");
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(read_text_file(path));
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(path.string() + ": invalid JSON: " + e.what());
-  }
-  return ArtifactManifest::from_json(j, path.string());
+  return ArtifactManifest::from_json(read_json_file(path), path.string());
 }
 
 LoadedArtifact load_artifact(const std::filesystem::path& dir, const Backbone& backbone) {

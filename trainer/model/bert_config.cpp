@@ -34,12 +34,7 @@ double number_in(const nlohmann::json& j, const std::string& file, const char* f
 
 BertConfig load_bert_config(const std::filesystem::path& config_json) {
   const std::string file = config_json.string();
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(read_text_file(config_json));
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(file + ": invalid JSON: " + e.what());
-  }
+  const nlohmann::json j = read_json_file(config_json);
   if (!j.is_object()) throw Error(file + ": expected a JSON object");
   if (j.contains("model_type") && j["model_type"] != "bert")
     throw Error(file + ": field 'model_type' is " + j["model_type"].dump() + ", only \"bert\" is supported");
