@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include "trainer/model/backbone.h"
+#include "trainer/model/fast_dropout.h"
 #include "trainer/model/task_params.h"
 #include "trainer/util/error.h"
 
@@ -54,13 +55,14 @@ at::Tensor layer_norm(const at::Tensor& x, const Weights& w, const std::string& 
 }
 
 at::Tensor maybe_dropout(const at::Tensor& x, double p, bool training) {
-  return (training && p > 0) ? at::dropout(x, p, true) : x;
+  return (training && p > 0) ? fast_dropout(x, p) : x;
 }
 
-}  // namespace
-
-at::Tensor encode(const Backbone& backbone, const TaskParams* task, const TokenBatch& batch,
-                  const ForwardOptions& opt) {
+// Runs the encoder. With cls_only, the last layer computes only what the [CLS] rows need
+// (keys and values of every token, everything else for [CLS] alone) and returns [B, d]:
+// the same values as the full pass's [CLS] rows, with ~14% fewer FLOPs for a 6-layer model.
+at::Tensor run_encoder(const Backbone& backbone, const TaskParams* task, const TokenBatch& batch,
+                       const ForwardOptions& opt, bool cls_only) {
   const BertConfig& c = backbone.config();
   const Weights w(backbone, task);
   const bool adapters = task && task->has_adapters();
@@ -78,19 +80,35 @@ at::Tensor encode(const Backbone& backbone, const TaskParams* task, const TokenB
 
   std::optional<at::Tensor> mask;
   if (!batch.all_same_length) mask = batch.attention_mask;
+  // [T, n] packed rows -> [B, L, n] padded (zeros at padding).
+  auto to_padded = [&](const at::Tensor& x) {
+    at::Tensor padded = batch.all_same_length
+                            ? x
+                            : at::zeros({B * L, x.size(1)}, x.options()).index_copy(0, batch.pad_index, x);
+    return padded.view({B, L, x.size(1)});
+  };
   for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
     const std::string p = "encoder.layer." + std::to_string(i) + ".";
-    // Self-attention: one fused QKV projection on packed tokens, scattered to [B, L] for the core.
     const std::string s = p + "attention.self.";
-    at::Tensor wqkv = at::cat({w(s + "query.weight"), w(s + "key.weight"), w(s + "value.weight")});
-    at::Tensor bqkv = at::cat({w(s + "query.bias"), w(s + "key.bias"), w(s + "value.bias")});
-    at::Tensor qkv = at::linear(h, wqkv, bqkv);  // [T, 3d]
-    if (!batch.all_same_length)
-      qkv = at::zeros({B * L, 3 * d}, qkv.options()).index_copy(0, batch.pad_index, qkv);
-    qkv = qkv.view({B, L, 3, H, d / H}).permute({2, 0, 3, 1, 4});  // [3, B, H, L, dh]
-    at::Tensor ctx = at::scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], mask, ap, false);
-    ctx = ctx.transpose(1, 2).reshape({B * L, d});
-    if (!batch.all_same_length) ctx = ctx.index_select(0, batch.pad_index);
+    const bool last_cls = cls_only && i == c.num_hidden_layers - 1;
+    at::Tensor ctx;
+    if (!last_cls) {
+      // One fused QKV projection on packed tokens, scattered to [B, L] for the attention core.
+      at::Tensor wqkv = at::cat({w(s + "query.weight"), w(s + "key.weight"), w(s + "value.weight")});
+      at::Tensor bqkv = at::cat({w(s + "query.bias"), w(s + "key.bias"), w(s + "value.bias")});
+      at::Tensor qkv = to_padded(at::linear(h, wqkv, bqkv)).view({B, L, 3, H, d / H}).permute({2, 0, 3, 1, 4});
+      ctx = at::scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], mask, ap, false);
+      ctx = ctx.transpose(1, 2).reshape({B * L, d});
+      if (!batch.all_same_length) ctx = ctx.index_select(0, batch.pad_index);
+    } else {
+      // Keys and values of every token; the query, and all that follows, of [CLS] only.
+      at::Tensor wkv = at::cat({w(s + "key.weight"), w(s + "value.weight")});
+      at::Tensor bkv = at::cat({w(s + "key.bias"), w(s + "value.bias")});
+      at::Tensor kv = to_padded(at::linear(h, wkv, bkv)).view({B, L, 2, H, d / H}).permute({2, 0, 3, 1, 4});
+      h = h.index_select(0, batch.first_token);  // [B, d]
+      at::Tensor q = linear(h, w, s + "query.").view({B, 1, H, d / H}).transpose(1, 2);
+      ctx = at::scaled_dot_product_attention(q, kv[0], kv[1], mask, ap, false).reshape({B, d});
+    }
 
     at::Tensor a = maybe_dropout(linear(ctx, w, p + "attention.output.dense."), hp, opt.training);
     if (adapters) a = adapter(a, w, adapter_prefix(i, true), f);
@@ -101,13 +119,24 @@ at::Tensor encode(const Backbone& backbone, const TaskParams* task, const TokenB
     if (adapters) x = adapter(x, w, adapter_prefix(i, false), f);
     h = layer_norm(x + h, w, p + "output.LayerNorm.", c.layer_norm_eps);
   }
-  return h;
+  return (cls_only && c.num_hidden_layers == 0) ? h.index_select(0, batch.first_token) : h;
+}
+
+}  // namespace
+
+at::Tensor encode(const Backbone& backbone, const TaskParams* task, const TokenBatch& batch,
+                  const ForwardOptions& opt) {
+  return run_encoder(backbone, task, batch, opt, false);
+}
+
+at::Tensor encode_cls(const Backbone& backbone, const TaskParams* task, const TokenBatch& batch,
+                      const ForwardOptions& opt) {
+  return run_encoder(backbone, task, batch, opt, true);
 }
 
 at::Tensor task_outputs(const Backbone& backbone, const TaskParams& task, const TokenBatch& batch,
                         const ForwardOptions& opt) {
-  at::Tensor h = encode(backbone, &task, batch, opt);
-  at::Tensor cls = maybe_dropout(h.index_select(0, batch.first_token), opt.hidden_dropout, opt.training);
+  at::Tensor cls = maybe_dropout(encode_cls(backbone, &task, batch, opt), opt.hidden_dropout, opt.training);
   return at::linear(cls, *task.find("classifier.weight"), *task.find("classifier.bias"));
 }
 

@@ -23,6 +23,11 @@ struct ForwardOptions {
 at::Tensor encode(const Backbone& backbone, const TaskParams* task, const TokenBatch& batch,
                   const ForwardOptions& options);
 
+// Final hidden states of the [CLS] rows only, [B, hidden]: equal to encode()'s [CLS] rows, but the
+// last layer computes only what they need.
+at::Tensor encode_cls(const Backbone& backbone, const TaskParams* task, const TokenBatch& batch,
+                      const ForwardOptions& options);
+
 // The task head on the final [CLS] states: [B, num_outputs] logits (or regression values).
 at::Tensor task_outputs(const Backbone& backbone, const TaskParams& task, const TokenBatch& batch,
                         const ForwardOptions& options);

@@ -36,7 +36,7 @@ inline std::shared_ptr<const Backbone> tiny_backbone(uint64_t seed = 7) {
   return make_random_backbone(tiny_config(), Vocab::from_tokens(tokens), seed, "tiny-random");
 }
 
-// A bag-of-words sentiment task over w0..w49: "pos" sentences draw 95% of their sentiment words
+// A bag-of-words sentiment task over w0..w49: "pos" sentences draw 98% of their sentiment words
 // from w10..w19, "neg" ones from w20..w29; a third of the words are neutral (w30..w49).
 inline std::vector<RawExample> synthetic_examples(size_t n, uint64_t seed) {
   std::mt19937_64 rng(seed);
@@ -48,7 +48,7 @@ inline std::vector<RawExample> synthetic_examples(size_t n, uint64_t seed) {
     for (size_t k = 0; k < len; ++k) {
       size_t w;
       if (rng() % 3 == 0) w = 30 + rng() % 20;
-      else w = ((rng() % 100 < 95) == positive ? 10 : 20) + rng() % 10;
+      else w = ((rng() % 100 < 98) == positive ? 10 : 20) + rng() % 10;
       text += (k ? " w" : "w") + std::to_string(w);
     }
     RawExample ex;
