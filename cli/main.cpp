@@ -28,7 +28,8 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    const int rc = app.exit(e);  // prints help or the usage error
+    return rc == 0 ? 0 : 2;
   }
   try {
     for (auto& [sub, action] : actions)

@@ -39,7 +39,8 @@ CommandAction add_predict_command(CLI::App& app, CliContext& ctx) {
   CLI::App* cmd = app.add_subcommand("predict", "Predict with an adapter artifact; one JSON line per input line");
   cmd->add_option("--adapter", args->adapter, "Artifact directory")->required();
   cmd->add_option("--data", args->data, "Input file (JSONL objects or plain text lines); default stdin");
-  cmd->add_option("--format", args->format, "auto (JSON objects or plain lines, per line), jsonl or lines");
+  cmd->add_option("--format", args->format, "auto (JSON objects or plain lines, per line), jsonl or lines")
+      ->check(CLI::IsMember({"auto", "jsonl", "lines"}));
   cmd->add_option("--batch-size", args->batch_size, "Examples per inference batch")->check(CLI::PositiveNumber);
   return [args, &ctx]() {
     apply_threads(ctx);
@@ -57,7 +58,8 @@ CommandAction add_predict_command(CLI::App& app, CliContext& ctx) {
     std::string origin = "<stdin>";
     if (!args->data.empty()) {
       file.open(args->data);
-      if (!file) throw Error(args->data + ": cannot open for reading");
+      if (!std::filesystem::is_regular_file(args->data) || !file)
+        throw Error(args->data + ": cannot open for reading (not a readable file)");
       in = &file;
       origin = args->data;
     }
@@ -91,6 +93,7 @@ CommandAction add_predict_command(CLI::App& app, CliContext& ctx) {
       }
       std::cout.flush();
     }
+    if (in->bad()) throw Error(origin + ": read error");
     return 0;
   };
 }

@@ -39,7 +39,8 @@ std::vector<RawExample> PredictionInput::next_chunk(size_t max_examples) {
     const size_t first = line.find_first_not_of(" \t");
     const bool looks_json = first != std::string::npos && line[first] == '{';
     if (format_ == InputFormat::jsonl || (format_ == InputFormat::auto_detect && looks_json)) {
-      if (format_ == InputFormat::jsonl && first == std::string::npos) continue;  // blank JSONL line
+      if (format_ == InputFormat::jsonl && first == std::string::npos)
+        throw Error(where + ": blank line (every input line must be a JSON object; outputs match inputs line by line)");
       nlohmann::json obj;
       try {
         obj = nlohmann::json::parse(line);

@@ -165,6 +165,22 @@ class CliTest(unittest.TestCase):
         self.assertIn("already exists", p.stderr)
         self.assertEqual(before, sha256(self.tmp / "artifact" / "manifest.json"))
 
+    def test_out_path_forms_and_usage_errors(self):
+        # A trailing slash and missing parents are fine; the artifact lands at the normalised path.
+        p = run(["train", self.write_spec(self.spec()), "--out", f"{self.tmp}/nested/art/"])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertTrue((self.tmp / "nested" / "art" / "manifest.json").exists())
+        self.assertEqual([x.name for x in (self.tmp / "nested").iterdir()], ["art"])
+        # Usage errors exit 2, and say what is wrong.
+        p = run(["predict"])
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("--adapter", p.stderr)
+        p = run(["predict", "--adapter", self.tmp / "nested" / "art", "--format", "xml"])
+        self.assertEqual(p.returncode, 2)
+        p = run(["predict", "--adapter", self.tmp / "nested" / "art", "--format", "jsonl"], stdin='{"text": "a"}\n\n')
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("<stdin>:2", p.stderr)
+
     def test_csv_tsv_pairs_holdout_and_integer_labels(self):
         import csv
         rows = synthetic_rows(300, 4, pair=True)

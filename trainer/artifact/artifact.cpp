@@ -12,11 +12,11 @@
 namespace trellis {
 
 ArtifactManifest write_artifact(const std::filesystem::path& dir, ArtifactManifest manifest, const TaskParams& params) {
-  if (std::filesystem::exists(dir)) throw Error(dir.string() + ": already exists; artifacts are never overwritten");
+  if (std::filesystem::symlink_status(dir).type() != std::filesystem::file_type::not_found)
+    throw Error(dir.string() + ": already exists; artifacts are never overwritten");
   const auto bytes = serialize_tensors(params.tensors(), {{"format", "pt"}, {"trellis.task", manifest.task}});
   manifest.adapter_sha256 = sha256_hex(bytes);
   manifest.params_trained = params.num_parameters();
-  if (dir.has_parent_path()) std::filesystem::create_directories(dir.parent_path());
   StagedDirectory staged(dir);
   write_file_durably(staged.path() / kAdapterFile, std::span<const std::byte>(bytes));
   write_file_durably(staged.path() / kManifestFile, manifest.to_json().dump(2) + "\n");

@@ -78,6 +78,9 @@ ArtifactManifest ArtifactManifest::from_json(const nlohmann::json& j, const std:
     if (!l.is_string()) throw Error(origin + ": field 'labels' must hold strings");
     m.labels.push_back(l.get<std::string>());
   }
+  for (size_t i = 0; i < m.labels.size(); ++i)
+    for (size_t k = 0; k < i; ++k)
+      if (m.labels[i] == m.labels[k]) throw Error(origin + ": label '" + m.labels[i] + "' appears twice in 'labels'");
   if (m.spec.data.task_type == TaskType::classification && m.labels.size() < 2)
     throw Error(origin + ": a classification artifact needs at least two labels");
   for (const auto& [k, v] : field(j, "metrics", origin, vt::object).items()) {

@@ -43,7 +43,7 @@ struct TrainSpec {
   uint64_t seed = 42;
   std::string metric;                             // default: "accuracy" (classification) or "pearson" (regression)
   int64_t eval_every_steps = 0;                   // 0: evaluate at the end of every epoch
-  double dropout = 0.1;                           // hidden dropout in [0, 1) (attention dropout follows config)
+  double dropout = 0.1;                           // dropout in [0, 1) on hidden states and attention probabilities
   friend bool operator==(const TrainSpec&, const TrainSpec&) = default;
 };
 

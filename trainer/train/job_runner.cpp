@@ -19,19 +19,25 @@ JobRunResult run_training_job(const JobSpec& spec, std::shared_ptr<const Backbon
   if (spec.data.max_seq_len > backbone->config().max_position_embeddings)
     throw Error("field 'data.max_seq_len' (" + std::to_string(spec.data.max_seq_len) + ") exceeds the backbone's " +
                 std::to_string(backbone->config().max_position_embeddings) + " positions");
-  if (comm.rank() == 0 && std::filesystem::exists(out_dir))
-    throw Error(out_dir.string() + ": already exists; artifacts are never overwritten");
+  // "runs/x/" and "runs/x" name the same artifact; an existing entry (even a dangling link) is
+  // refused now, before any training.
+  std::filesystem::path out = out_dir.lexically_normal();
+  if (!out.has_filename()) out = out.parent_path();
+  if (comm.rank() == 0 && std::filesystem::symlink_status(out).type() != std::filesystem::file_type::not_found)
+    throw Error(out.string() + ": already exists; artifacts are never overwritten");
 
   const FieldNames fields = field_names_of(spec.data);
   const TaskType type = spec.data.task_type;
   const std::filesystem::path train_path = spec.data.train;
+  // Hashed before reading, so that the lineage names the data as it was when training started.
+  const std::string train_sha = sha256_file_hex(train_path);
+  std::optional<std::string> validation_sha;
+  if (spec.data.validation) validation_sha = sha256_file_hex(*spec.data.validation);
   std::vector<RawExample> train = read_examples(train_path, fields, type);
   std::vector<RawExample> validation;
-  std::optional<std::string> validation_sha;
   std::string validation_origin;
   if (spec.data.validation) {
     validation = read_examples(*spec.data.validation, fields, type);
-    validation_sha = sha256_file_hex(*spec.data.validation);
     validation_origin = *spec.data.validation;
   } else {
     std::tie(train, validation) = split_holdout(std::move(train), spec.data.validation_fraction, spec.train.seed,
@@ -71,11 +77,11 @@ JobRunResult run_training_job(const JobSpec& spec, std::shared_ptr<const Backbon
   m.best_step = result.train.best_step;
   m.params_trained = params.num_parameters();
   m.params_backbone = backbone->num_parameters();
-  m.train_sha256 = sha256_file_hex(train_path);
+  m.train_sha256 = train_sha;
   m.validation_sha256 = validation_sha;
   m.created = utc_now_iso8601();
   m.trellis_version = TRELLIS_VERSION;
-  if (comm.rank() == 0) m = write_artifact(out_dir, m, params);
+  if (comm.rank() == 0) m = write_artifact(out, m, params);
   return result;
 }
 

@@ -1,10 +1,12 @@
 #include "trainer/train/trainer.h"
 
 #include <chrono>
+#include <cmath>
 
 #include <torch/torch.h>
 
 #include "trainer/data/batching.h"
+#include "trainer/data/rng.h"
 #include "trainer/model/backbone.h"
 #include "trainer/model/encoder.h"
 #include "trainer/train/inference.h"
@@ -34,7 +36,8 @@ TrainResult Trainer::train(TaskParams& params, const EncodedDataset& train, cons
                                  ? (train.task_type == TaskType::regression ? "pearson" : "accuracy")
                                  : ts.metric;
   const bool regression = train.task_type == TaskType::regression;
-  torch::manual_seed(ts.seed);
+  // Dropout randomness: its own stream per rank, so that the ranks' shards get independent masks.
+  torch::manual_seed(derive_seed(ts.seed, static_cast<uint64_t>(comm_.rank())));
 
   // Parameter groups: weight decay on weight matrices only.
   params.set_requires_grad(true);
@@ -58,7 +61,7 @@ TrainResult Trainer::train(TaskParams& params, const EncodedDataset& train, cons
   const int64_t batches_per_epoch = static_cast<int64_t>((train.size() + plan_opts.batch_size - 1) / plan_opts.batch_size);
   const int64_t total_steps = batches_per_epoch * ts.epochs;
   const LinearSchedule schedule = LinearSchedule::from_ratio(ts.learning_rate, ts.warmup_ratio, total_steps);
-  const ForwardOptions fwd{true, ts.dropout, backbone_->config().attention_probs_dropout_prob};
+  const ForwardOptions fwd{true, ts.dropout, ts.dropout};
 
   TrainResult result;
   std::optional<std::map<std::string, at::Tensor>> best_state;
@@ -72,7 +75,9 @@ TrainResult Trainer::train(TaskParams& params, const EncodedDataset& train, cons
     EvalReport report{step, epoch, evaluate(*backbone_, params, validation, num_classes), false};
     params.set_requires_grad(true);
     const double value = report.metrics.at(metric);
-    if (!best_state || better(metric, value, best_value)) {
+    // A non-finite value (a diverged model) never beats a finite one.
+    const bool take = !best_state || (std::isfinite(value) && (!std::isfinite(best_value) || better(metric, value, best_value)));
+    if (take) {
       best_state = params.snapshot();
       best_value = value;
       result.best_metrics = report.metrics;
@@ -86,19 +91,21 @@ TrainResult Trainer::train(TaskParams& params, const EncodedDataset& train, cons
     const auto plan = plan_batches(lengths, plan_opts, ts.seed, static_cast<uint64_t>(epoch));
     for (const auto& global : plan) {
       const auto t0 = std::chrono::steady_clock::now();
-      // This rank's contiguous shard of the global batch (uneven tails: some shards are smaller,
-      // possibly empty; the collective below still runs on every rank).
+      // This rank's strided shard of the global batch (batches are sorted by length, so striding
+      // balances the ranks' work; uneven tails leave some shards smaller, possibly empty: the
+      // collective below still runs on every rank).
       const size_t n = global.size();
-      const size_t lo = n * rank / world, hi = n * (rank + 1) / world;
       for (auto& g : optimizer.param_groups())
         static_cast<torch::optim::AdamWOptions&>(g.options()).lr(schedule.at(step));
       optimizer.zero_grad(false);
       double local_loss_sum = 0;
-      if (hi > lo) {
+      std::vector<size_t> shard;
+      for (size_t k = static_cast<size_t>(rank); k < n; k += static_cast<size_t>(world)) shard.push_back(k);
+      if (!shard.empty()) {
         std::vector<const Encoding*> encs;
         std::vector<int64_t> labels;
         std::vector<float> targets;
-        for (size_t k = lo; k < hi; ++k) {
+        for (size_t k : shard) {
           encs.push_back(&train.encodings[global[k]]);
           labels.push_back(train.labels[global[k]]);
           targets.push_back(static_cast<float>(train.targets[global[k]]));
@@ -131,6 +138,9 @@ TrainResult Trainer::train(TaskParams& params, const EncodedDataset& train, cons
     }
     if (ts.eval_every_steps == 0 || epoch == ts.epochs - 1) run_eval(epoch);
   }
+  for (const auto& [name, value] : result.best_metrics)
+    if (!std::isfinite(value))
+      throw Error("training diverged: validation metric '" + name + "' is not finite at every evaluation");
   params.restore(*best_state);
   params.set_requires_grad(false);
   result.steps = step;

@@ -2,8 +2,9 @@
 // Trains one task's parameters on a frozen backbone: AdamW (no decay on biases and LayerNorms),
 // linear warm-up then decay, gradient-norm clipping, evaluation every epoch (or every N steps)
 // and the best validation checkpoint kept. Data parallel through a Communicator: every rank takes
-// its contiguous shard of each global batch; gradients are summed and the loss is normalised by
-// the global batch size, so any world size computes the same update as one rank.
+// a strided shard of each global batch; gradients are summed and the loss is normalised by the
+// global batch size, so any world size computes the same update as one rank (exactly so with
+// dropout 0; with dropout each rank draws its own masks).
 // Call order: construct, then train() once. Not thread-safe; it sets the global torch seed.
 #include <cstdint>
 #include <functional>

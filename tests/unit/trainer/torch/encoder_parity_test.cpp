@@ -15,13 +15,7 @@ TEST(EncoderParity, MatchesHuggingFaceOnPaddedBatch) {
   const auto bb_dir = testing::real_backbone_dir();
   if (!std::filesystem::exists(ref_path) || !std::filesystem::exists(bb_dir / "model.safetensors"))
     GTEST_SKIP() << "needs " << ref_path << " and " << bb_dir << " (run cluster/setup.sh and the reference_data_setup test)";
-  BackboneDescriptor desc;
-  desc.name = "all-MiniLM-L6-v2";
-  desc.dir = bb_dir;
-  desc.config = bb_dir / "config.json";
-  desc.vocab = bb_dir / "vocab.txt";
-  desc.weights = bb_dir / "model.safetensors";
-  auto backbone = Backbone::load(desc);
+  auto backbone = Backbone::load(testing::real_backbone_descriptor());
   auto ref = SafetensorsFile::open(ref_path);
   at::Tensor ids = to_tensor(ref.get("input_ids"));
   at::Tensor types = to_tensor(ref.get("token_type_ids"));

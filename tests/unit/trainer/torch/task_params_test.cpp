@@ -99,13 +99,7 @@ TEST(TaskParams, FreshAdaptersAreNearIdentityOnTinyBackbone) { expect_near_ident
 TEST(TaskParams, FreshAdaptersAreNearIdentityOnRealBackbone) {
   const auto dir = testing::real_backbone_dir();
   if (!std::filesystem::exists(dir / "model.safetensors")) GTEST_SKIP() << dir << " missing (run cluster/setup.sh)";
-  BackboneDescriptor desc;
-  desc.name = "all-MiniLM-L6-v2";
-  desc.dir = dir;
-  desc.config = dir / "config.json";
-  desc.vocab = dir / "vocab.txt";
-  desc.weights = dir / "model.safetensors";
-  expect_near_identity(*Backbone::load(desc));
+  expect_near_identity(*Backbone::load(testing::real_backbone_descriptor()));
 }
 
 }  // namespace

@@ -19,6 +19,17 @@ inline std::filesystem::path testdata_dir() {
 }
 inline std::filesystem::path real_backbone_dir() { return source_dir() / "assets/backbones/all-MiniLM-L6-v2"; }
 
+// The real backbone's descriptor (files set up by cluster/setup.sh; may be missing).
+inline BackboneDescriptor real_backbone_descriptor() {
+  BackboneDescriptor desc;
+  desc.name = "all-MiniLM-L6-v2";
+  desc.dir = real_backbone_dir();
+  desc.config = desc.dir / "config.json";
+  desc.vocab = desc.dir / "vocab.txt";
+  desc.weights = desc.dir / "model.safetensors";
+  return desc;
+}
+
 inline BertConfig tiny_config() {
   BertConfig c;
   c.vocab_size = 5 + 50;
