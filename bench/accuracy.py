@@ -8,6 +8,7 @@ Usage: .venv/bin/python bench/accuracy.py [--threads 2] [--epochs 3] [--datasets
 """
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -26,19 +27,21 @@ def main() -> int:
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--datasets", nargs="+", default=["uci-sentiment", "pang-lee-polarity"])
     ap.add_argument("--methods", nargs="+", default=["houlsby", "full", "head"])
+    ap.add_argument("--seeds", nargs="+", type=int, default=[42], help="one run per seed; the summary averages")
     ap.add_argument("--out", default=str(ROOT / "bench/results/accuracy.json"))
     args = ap.parse_args()
     results = []
     with tempfile.TemporaryDirectory(prefix="trellis-bench-") as tmp:
         for ds in args.datasets:
             data = ROOT / "data" / ds
-            for method in args.methods:
+            for method, seed in [(m, s) for m in args.methods for s in args.seeds]:
                 spec = {"task": f"{ds}-{method}", "method": method,
                         "data": {"train": str(data / "train.jsonl"), "validation": str(data / "validation.jsonl")},
-                        "train": {"epochs": args.epochs, "batch_size": 32, "learning_rate": LEARNING_RATES[method]}}
-                spec_path = Path(tmp) / f"{ds}-{method}.json"
+                        "train": {"epochs": args.epochs, "batch_size": 32, "learning_rate": LEARNING_RATES[method],
+                                  "seed": seed}}
+                spec_path = Path(tmp) / f"{ds}-{method}-{seed}.json"
                 spec_path.write_text(json.dumps(spec))
-                out = Path(tmp) / f"{ds}-{method}"
+                out = Path(tmp) / f"{ds}-{method}-{seed}"
                 t0 = time.monotonic()
                 p = subprocess.run([args.trellis, "--threads", str(args.threads), "-q", "train", str(spec_path),
                                     "--out", str(out)], capture_output=True, text=True)
@@ -50,7 +53,7 @@ def main() -> int:
                 test = json.loads(subprocess.run(
                     [args.trellis, "--threads", str(args.threads), "eval", "--adapter", str(out), "--data",
                      str(data / "test.jsonl")], capture_output=True, text=True, check=True).stdout)
-                row = {"dataset": ds, "method": method, "learning_rate": LEARNING_RATES[method],
+                row = {"dataset": ds, "method": method, "seed": seed, "learning_rate": LEARNING_RATES[method],
                        "epochs": args.epochs, "test": test, "validation": summary["metrics"],
                        "trained_params": summary["params"]["trained"],
                        "backbone_params": summary["params"]["backbone"],
@@ -58,11 +61,20 @@ def main() -> int:
                        "wall_s": wall, "train_s": summary["train_seconds"],
                        "samples_per_s": summary["samples_per_s"]}
                 results.append(row)
-                print(f"{ds:18s} {method:8s} test acc {test['accuracy']:.4f}  f1 {test['macro_f1']:.4f}  "
+                print(f"{ds:18s} {method:8s} seed {seed:3d} test acc {test['accuracy']:.4f}  f1 {test['macro_f1']:.4f}  "
                       f"params {row['trained_params']:>9d} ({100 * row['trained_share']:.2f}%)  "
                       f"{row['samples_per_s']:.1f} samples/s  wall {wall:.0f}s", flush=True)
+    summary = []
+    for ds in args.datasets:
+        for method in args.methods:
+            accs = [r["test"]["accuracy"] for r in results if r["dataset"] == ds and r["method"] == method]
+            mean = statistics.mean(accs)
+            sd = statistics.stdev(accs) if len(accs) > 1 else 0.0
+            summary.append({"dataset": ds, "method": method, "test_accuracy_mean": mean, "test_accuracy_sd": sd,
+                            "runs": len(accs)})
+            print(f"summary {ds:18s} {method:8s} test acc {mean:.4f} +- {sd:.4f} over {len(accs)} seed(s)")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps({"threads": args.threads, "results": results}, indent=2) + "\n")
+    Path(args.out).write_text(json.dumps({"threads": args.threads, "summary": summary, "results": results}, indent=2) + "\n")
     print(f"wrote {args.out}")
     return 0
 
