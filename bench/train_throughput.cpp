@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   int threads = 2, steps = 40, warmup = 5;
   size_t batch_size = 32;
   int64_t max_seq_len = 128, bottleneck = 64;
+  double attention_dropout = 0.1;
   app.add_option("--data", data)->required();
   app.add_option("--backbone", backbone_desc, "descriptor JSON")->required();
   app.add_option("--threads", threads);
@@ -36,6 +37,7 @@ int main(int argc, char** argv) {
   app.add_option("--max-seq-len", max_seq_len);
   app.add_option("--bottleneck", bottleneck);
   app.add_option("--method", method_name);
+  app.add_option("--attention-dropout", attention_dropout, "dropout on attention probabilities (HF: 0.1)");
   app.add_option("--json-out", json_out);
   CLI11_PARSE(app, argc, argv);
   at::set_num_threads(threads);
@@ -67,7 +69,7 @@ int main(int argc, char** argv) {
     auto p = plan_batches(ds.lengths(), plan_opts, 42, epoch);
     plan.insert(plan.end(), p.begin(), p.end());
   }
-  const ForwardOptions fwd{true, 0.1, backbone->config().attention_probs_dropout_prob};
+  const ForwardOptions fwd{true, 0.1, attention_dropout};
   std::vector<double> step_ms;
   int64_t samples = 0, tokens = 0;
   double seconds = 0;
