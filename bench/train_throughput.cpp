@@ -17,6 +17,7 @@
 #include "trainer/model/encoder.h"
 #include "trainer/model/task_params.h"
 #include "trainer/train/encoded_dataset.h"
+#include "trainer/train/optimizer.h"
 #include "trainer/spec/backbone_descriptor.h"
 
 using namespace trellis;
@@ -52,13 +53,8 @@ int main(int argc, char** argv) {
   AdapterSpec adapter;
   adapter.bottleneck = bottleneck;
   TaskParams params = TaskParams::create(*backbone, method, adapter, static_cast<int64_t>(labels.size()), 42);
-  std::vector<at::Tensor> decay, no_decay;
-  for (const auto& [name, t] : params.tensors())
-    (name.ends_with(".bias") || is_layer_norm_tensor(name) ? no_decay : decay).push_back(t);
-  std::vector<torch::optim::OptimizerParamGroup> groups;
-  groups.emplace_back(decay, std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(1e-3).weight_decay(0.01)));
-  groups.emplace_back(no_decay, std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(1e-3).weight_decay(0.0)));
-  torch::optim::AdamW opt(std::move(groups));
+  auto optimizer = make_adamw(params, 1e-3, 0.01);
+  torch::optim::AdamW& opt = *optimizer;
   auto all = params.parameters();
   torch::manual_seed(0);
 

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "trainer/train/runtime.h"
 #include "trainer/artifact/artifact.h"
 #include "trainer/data/dataset.h"
 #include "trainer/model/backbone.h"
@@ -22,22 +23,23 @@ CommandAction add_eval_command(CLI::App& app, CliContext& ctx) {
   cmd->add_option("--adapter", args->adapter, "Artifact directory")->required();
   cmd->add_option("--data", args->data, "Labelled data (JSONL, CSV or TSV) with the task's fields")->required();
   cmd->add_option("--batch-size", args->batch_size, "Examples per inference batch")->check(CLI::PositiveNumber);
-  return [args, &ctx]() {
-    apply_threads(ctx);
+  return [args, &ctx]() { return with_torch_errors([&] {
+    set_compute_threads(ctx.threads);
     const ArtifactManifest manifest = read_manifest(args->adapter);
-    auto backbone = load_backbone_by_name(ctx, manifest.backbone_name);
+    auto backbone = load_backbone(ctx.config_dir, manifest.backbone_name);
     LoadedArtifact artifact = load_artifact(args->adapter, *backbone);
     const JobSpec& spec = artifact.manifest.spec;
     auto examples = read_examples(args->data, field_names_of(spec.data), spec.data.task_type);
     const bool classification = spec.data.task_type == TaskType::classification;
-    const LabelSet labels = classification ? LabelSet(artifact.manifest.labels) : LabelSet({"value"});
+    std::optional<LabelSet> labels;
+    if (classification) labels.emplace(artifact.manifest.labels);
     EncodedDataset data = encode_examples(backbone->tokenizer(), examples, spec.data.task_type,
-                                          classification ? &labels : nullptr, spec.data.max_seq_len, args->data);
-    auto metrics = evaluate(*backbone, artifact.params, data, labels.size(), args->batch_size);
+                                          labels ? &*labels : nullptr, spec.data.max_seq_len, args->data);
+    auto metrics = evaluate(*backbone, artifact.params, data, labels ? labels->size() : 0, args->batch_size);
     nlohmann::json out = metrics;
     std::cout << out.dump() << std::endl;
     return 0;
-  };
+  }); };
 }
 
 }  // namespace trellis

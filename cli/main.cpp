@@ -3,8 +3,6 @@
 #include <iostream>
 #include <map>
 
-#include <c10/util/Exception.h>
-
 #include "cli/commands.h"
 #include "trainer/util/error.h"
 
@@ -36,9 +34,6 @@ int main(int argc, char** argv) {
       if (sub->parsed()) return action();
   } catch (const trellis::Error& e) {
     std::cerr << "trellis: error: " << e.what() << "\n";
-    return 1;
-  } catch (const c10::Error& e) {
-    std::cerr << "trellis: error: " << e.what_without_backtrace() << "\n";
     return 1;
   } catch (const std::exception& e) {
     std::cerr << "trellis: error: " << e.what() << "\n";

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "trainer/train/runtime.h"
 #include "cli/prediction_input.h"
 #include "trainer/artifact/artifact.h"
 #include "trainer/model/backbone.h"
@@ -42,11 +43,11 @@ CommandAction add_predict_command(CLI::App& app, CliContext& ctx) {
   cmd->add_option("--format", args->format, "auto (JSON objects or plain lines, per line), jsonl or lines")
       ->check(CLI::IsMember({"auto", "jsonl", "lines"}));
   cmd->add_option("--batch-size", args->batch_size, "Examples per inference batch")->check(CLI::PositiveNumber);
-  return [args, &ctx]() {
-    apply_threads(ctx);
+  return [args, &ctx]() { return with_torch_errors([&] {
+    set_compute_threads(ctx.threads);
     const InputFormat format = parse_input_format(args->format);
     const ArtifactManifest manifest = read_manifest(args->adapter);
-    auto backbone = load_backbone_by_name(ctx, manifest.backbone_name);
+    auto backbone = load_backbone(ctx.config_dir, manifest.backbone_name);
     LoadedArtifact artifact = load_artifact(args->adapter, *backbone);
     const JobSpec& spec = artifact.manifest.spec;
     const auto& labels = artifact.manifest.labels;
@@ -95,7 +96,7 @@ CommandAction add_predict_command(CLI::App& app, CliContext& ctx) {
     }
     if (in->bad()) throw Error(origin + ": read error");
     return 0;
-  };
+  }); };
 }
 
 }  // namespace trellis

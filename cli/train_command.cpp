@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "trainer/train/runtime.h"
 #include "trainer/model/backbone.h"
 #include "trainer/spec/job_spec.h"
 #include "trainer/train/job_runner.h"
@@ -20,11 +21,11 @@ CommandAction add_train_command(CLI::App& app, CliContext& ctx) {
   CLI::App* cmd = app.add_subcommand("train", "Train a task's adapters from a job spec and write the artifact");
   cmd->add_option("spec", args->spec, "Job spec (JSON); data paths are relative to it")->required();
   cmd->add_option("--out", args->out, "Artifact directory to create (must not exist)")->required();
-  return [args, &ctx]() {
-    apply_threads(ctx);
+  return [args, &ctx]() { return with_torch_errors([&] {
+    set_compute_threads(ctx.threads);
     JobSpec spec = load_job_spec(args->spec);
     resolve_data_paths(spec, std::filesystem::absolute(args->spec).parent_path());
-    auto backbone = load_backbone_by_name(ctx, spec.backbone);
+    auto backbone = load_backbone(ctx.config_dir, spec.backbone);
     TrainCallbacks cb;
     if (!ctx.quiet) {
       cb.on_step = [](const StepReport& r) {
@@ -53,7 +54,7 @@ CommandAction add_train_command(CLI::App& app, CliContext& ctx) {
                           {"samples_per_s", r.train.samples_per_s}};
     std::cout << out.dump() << std::endl;
     return 0;
-  };
+  }); };
 }
 
 }  // namespace trellis

@@ -37,11 +37,12 @@ LoadedArtifact load_artifact(const std::filesystem::path& dir, const Backbone& b
     throw Error((dir / kManifestFile).string() + ": the artifact was trained on backbone '" + m.backbone_name +
                 "' with weights sha256 " + m.backbone_sha256 + ", but the loaded backbone '" + backbone.name() +
                 "' has sha256 " + backbone.weights_sha256());
-  const std::string sha = sha256_file_hex(file);
+  std::vector<std::byte> bytes = read_binary_file(file);  // read once: verified, then parsed
+  const std::string sha = sha256_hex(bytes);
   if (sha != m.adapter_sha256)
     throw Error(file.string() + ": sha256 " + sha + " differs from the manifest's " + m.adapter_sha256 +
                 " (the file is corrupt or was modified)");
-  SafetensorsFile st = SafetensorsFile::open(file);
+  const SafetensorsFile st = SafetensorsFile::parse(std::move(bytes), file.string());
   std::map<std::string, at::Tensor> tensors;
   for (const auto& name : st.names()) tensors.emplace(name, to_tensor(st.get(name)));
   const int64_t outputs =

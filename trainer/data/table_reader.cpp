@@ -1,5 +1,7 @@
 #include "trainer/data/table_reader.h"
 
+#include "trainer/io/files.h"
+
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
@@ -58,16 +60,6 @@ bool valid_utf8(std::string_view s) {
   return true;
 }
 
-std::string read_whole_file(const std::filesystem::path& path) {
-  std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
-  if (!f) throw Error("cannot open '" + path.string() + "': " + std::strerror(errno));
-  std::string data;
-  char buf[1 << 16];
-  size_t got;
-  while ((got = std::fread(buf, 1, sizeof buf, f.get())) > 0) data.append(buf, got);
-  if (std::ferror(f.get())) throw Error("cannot read '" + path.string() + "': " + std::strerror(errno));
-  return data;
-}
 
 // ---------------------------------------------------------------------------------------------
 // JSONL
@@ -323,7 +315,7 @@ TableFormat table_format_from_path(const std::filesystem::path& path) {
 
 Table read_table(const std::filesystem::path& path, const TableReadOptions& options) {
   const TableFormat format = options.format ? *options.format : table_format_from_path(path);
-  return parse_table(read_whole_file(path), format,
+  return parse_table(read_text_file(path), format,
                      options.display_name.empty() ? path.string() : options.display_name);
 }
 

@@ -1,8 +1,11 @@
 #include "trainer/model/backbone.h"
 
+#include <array>
+
 #include <ATen/ATen.h>
 #include <torch/torch.h>
 
+#include "trainer/io/files.h"
 #include "trainer/io/safetensors.h"
 #include "trainer/io/sha256.h"
 #include "trainer/model/tensor_io.h"
@@ -66,6 +69,21 @@ Backbone::Backbone(std::string name, BertConfig config, std::shared_ptr<const Be
     it->second = it->second.to(at::kFloat).contiguous();
     it->second.set_requires_grad(false);
   }
+  // Fuse each layer's query/key/value into one [3d, d] projection (one GEMM per forward); the
+  // named tensors become views of it, so nothing is stored twice.
+  static constexpr std::array<const char*, 3> kProjections = {"query.", "key.", "value."};
+  const int64_t d = config_.hidden_size;
+  for (int64_t i = 0; i < config_.num_hidden_layers; ++i) {
+    const std::string s = "encoder.layer." + std::to_string(i) + ".attention.self.";
+    for (const std::string part : {"weight", "bias"}) {
+      std::vector<at::Tensor> pieces;
+      for (const char* n : kProjections) pieces.push_back(weights_.at(s + n + part));
+      at::Tensor fused = at::cat(pieces);
+      for (size_t k = 0; k < kProjections.size(); ++k)
+        weights_[s + kProjections[k] + part] = fused.narrow(0, static_cast<int64_t>(k) * d, d);
+      (part == "weight" ? fused_qkv_weight_ : fused_qkv_bias_).push_back(fused);
+    }
+  }
   if (static_cast<int64_t>(tokenizer_->vocab().size()) != config_.vocab_size)
     throw Error("backbone '" + name_ + "': the vocab has " + std::to_string(tokenizer_->vocab().size()) +
                 " tokens but the embedding matrix has " + std::to_string(config_.vocab_size) + " rows");
@@ -94,10 +112,11 @@ std::shared_ptr<const Backbone> Backbone::load(const BackboneDescriptor& desc) {
   auto tokenizer = std::make_shared<const BertTokenizer>(std::move(vocab), topts);
 
   const std::string file = desc.weights.string();
-  const std::string sha = sha256_file_hex(desc.weights);
+  std::vector<std::byte> bytes = read_binary_file(desc.weights);  // read once: hashed and parsed
+  const std::string sha = sha256_hex(bytes);
   if (desc.weights_sha256 && *desc.weights_sha256 != sha)
     throw Error(file + ": sha256 is " + sha + " but the backbone descriptor pins " + *desc.weights_sha256);
-  SafetensorsFile st = SafetensorsFile::open(desc.weights);
+  const SafetensorsFile st = SafetensorsFile::parse(std::move(bytes), file);
 
   // Accept both bare names ("embeddings...") and a "bert." prefix (BertFor* checkpoints).
   std::map<std::string, at::Tensor> weights;
@@ -113,6 +132,10 @@ std::shared_ptr<const Backbone> Backbone::load(const BackboneDescriptor& desc) {
     weights.emplace(name, to_tensor(*v));
   }
   return std::make_shared<const Backbone>(desc.name, config, std::move(tokenizer), std::move(weights), sha);
+}
+
+std::shared_ptr<const Backbone> load_backbone(const std::filesystem::path& config_dir, const std::string& name) {
+  return Backbone::load(find_backbone(name, {config_dir}));
 }
 
 std::shared_ptr<const Backbone> make_random_backbone(const BertConfig& config, Vocab vocab, uint64_t seed,

@@ -43,6 +43,10 @@ class Backbone {
   const at::Tensor& weight(const std::string& name) const;
   const std::map<std::string, at::Tensor>& weights() const { return weights_; }
   int64_t num_parameters() const;
+  // Layer i's query, key and value projections stacked: [3d, d] and [3d]. The named tensors
+  // "...attention.self.{query,key,value}.*" are views into these.
+  const at::Tensor& fused_qkv_weight(int64_t layer) const { return fused_qkv_weight_.at(layer); }
+  const at::Tensor& fused_qkv_bias(int64_t layer) const { return fused_qkv_bias_.at(layer); }
 
  private:
   std::string name_;
@@ -50,7 +54,12 @@ class Backbone {
   std::shared_ptr<const BertTokenizer> tokenizer_;
   std::map<std::string, at::Tensor> weights_;
   std::string weights_sha256_;
+  std::vector<at::Tensor> fused_qkv_weight_, fused_qkv_bias_;
 };
+
+// Finds the descriptor backbones/<name>.json in the first of `config_dirs` that has it
+// (find_backbone) and loads that backbone.
+std::shared_ptr<const Backbone> load_backbone(const std::filesystem::path& config_dir, const std::string& name);
 
 // A randomly initialised backbone (embeddings ~ N(0, 1), projections ~ N(0, 1/fan_in), LayerNorms
 // at identity, biases 0) with `config` and

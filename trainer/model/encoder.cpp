@@ -24,6 +24,17 @@ class Weights {
   const TaskParams* task_;
 };
 
+// Layer i's stacked query/key/value projection ([3d, d], [3d]): the backbone's precomputed one,
+// unless the task owns its own attention weights (method full).
+std::pair<at::Tensor, at::Tensor> qkv_projection(const Backbone& backbone, const TaskParams* task,
+                                                 const Weights& w, int64_t layer) {
+  const std::string s = "encoder.layer." + std::to_string(layer) + ".attention.self.";
+  if (!task || !task->find(s + "query.weight"))
+    return {backbone.fused_qkv_weight(layer), backbone.fused_qkv_bias(layer)};
+  return {at::cat({w(s + "query.weight"), w(s + "key.weight"), w(s + "value.weight")}),
+          at::cat({w(s + "query.bias"), w(s + "key.bias"), w(s + "value.bias")})};
+}
+
 at::Tensor activation(const at::Tensor& x, Nonlinearity f) {
   switch (f) {
     case Nonlinearity::gelu: return at::gelu(x);
@@ -89,24 +100,20 @@ at::Tensor run_encoder(const Backbone& backbone, const TaskParams* task, const T
   };
   for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
     const std::string p = "encoder.layer." + std::to_string(i) + ".";
-    const std::string s = p + "attention.self.";
+    const auto [wqkv, bqkv] = qkv_projection(backbone, task, w, i);
     const bool last_cls = cls_only && i == c.num_hidden_layers - 1;
     at::Tensor ctx;
     if (!last_cls) {
       // One fused QKV projection on packed tokens, scattered to [B, L] for the attention core.
-      at::Tensor wqkv = at::cat({w(s + "query.weight"), w(s + "key.weight"), w(s + "value.weight")});
-      at::Tensor bqkv = at::cat({w(s + "query.bias"), w(s + "key.bias"), w(s + "value.bias")});
       at::Tensor qkv = to_padded(at::linear(h, wqkv, bqkv)).view({B, L, 3, H, d / H}).permute({2, 0, 3, 1, 4});
       ctx = at::scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], mask, ap, false);
       ctx = ctx.transpose(1, 2).reshape({B * L, d});
       if (!batch.all_same_length) ctx = ctx.index_select(0, batch.pad_index);
     } else {
       // Keys and values of every token; the query, and all that follows, of [CLS] only.
-      at::Tensor wkv = at::cat({w(s + "key.weight"), w(s + "value.weight")});
-      at::Tensor bkv = at::cat({w(s + "key.bias"), w(s + "value.bias")});
-      at::Tensor kv = to_padded(at::linear(h, wkv, bkv)).view({B, L, 2, H, d / H}).permute({2, 0, 3, 1, 4});
+      at::Tensor kv = to_padded(at::linear(h, wqkv.narrow(0, d, 2 * d), bqkv.narrow(0, d, 2 * d))).view({B, L, 2, H, d / H}).permute({2, 0, 3, 1, 4});
       h = h.index_select(0, batch.first_token);  // [B, d]
-      at::Tensor q = linear(h, w, s + "query.").view({B, 1, H, d / H}).transpose(1, 2);
+      at::Tensor q = at::linear(h, wqkv.narrow(0, 0, d), bqkv.narrow(0, 0, d)).view({B, 1, H, d / H}).transpose(1, 2);
       ctx = at::scaled_dot_product_attention(q, kv[0], kv[1], mask, ap, false).reshape({B, d});
     }
 

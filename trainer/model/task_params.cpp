@@ -1,5 +1,7 @@
 #include "trainer/model/task_params.h"
 
+#include <algorithm>
+
 #include <ATen/ATen.h>
 #include <torch/torch.h>
 
@@ -32,30 +34,44 @@ TaskParams::TaskParams(Method method, AdapterSpec adapter, int64_t num_outputs,
                        std::map<std::string, at::Tensor> tensors)
     : method_(method), adapter_(adapter), num_outputs_(num_outputs), tensors_(std::move(tensors)) {}
 
+std::vector<std::pair<std::string, std::vector<int64_t>>> task_tensor_shapes(const Backbone& backbone, Method method,
+                                                                            const AdapterSpec& adapter,
+                                                                            int64_t num_outputs) {
+  const BertConfig& c = backbone.config();
+  const int64_t d = c.hidden_size, m = adapter.bottleneck;
+  std::vector<std::pair<std::string, std::vector<int64_t>>> shapes;
+  for (const auto& [name, w] : backbone.weights())
+    if (method == Method::full || (method == Method::houlsby && is_layer_norm_tensor(name)))
+      shapes.emplace_back(name, std::vector<int64_t>(w.sizes().begin(), w.sizes().end()));
+  if (method == Method::houlsby)
+    for (int64_t i = 0; i < c.num_hidden_layers; ++i)
+      for (bool att : {true, false}) {
+        const std::string p = adapter_prefix(i, att);
+        shapes.push_back({p + "adapter_down.weight", {m, d}});
+        shapes.push_back({p + "adapter_down.bias", {m}});
+        shapes.push_back({p + "adapter_up.weight", {d, m}});
+        shapes.push_back({p + "adapter_up.bias", {d}});
+      }
+  shapes.push_back({"classifier.weight", {num_outputs, d}});
+  shapes.push_back({"classifier.bias", {num_outputs}});
+  return shapes;
+}
+
 TaskParams TaskParams::create(const Backbone& backbone, Method method, const AdapterSpec& adapter,
                               int64_t num_outputs, uint64_t seed) {
   if (num_outputs <= 0) throw Error("a task needs at least one output");
-  const BertConfig& c = backbone.config();
-  const int64_t d = c.hidden_size, m = adapter.bottleneck;
   at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
   std::map<std::string, at::Tensor> t;
-  if (method == Method::full) {
-    for (const auto& [name, w] : backbone.weights()) t.emplace(name, w.clone());
-  } else if (method == Method::houlsby) {
-    for (const auto& [name, w] : backbone.weights())
-      if (is_layer_norm_tensor(name)) t.emplace(name, w.clone());
-    for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
-      for (bool att : {true, false}) {
-        const std::string p = adapter_prefix(i, att);
-        t.emplace(p + "adapter_down.weight", truncated_normal({m, d}, adapter.init_std, gen));
-        t.emplace(p + "adapter_down.bias", at::zeros({m}));
-        t.emplace(p + "adapter_up.weight", truncated_normal({d, m}, adapter.init_std, gen));
-        t.emplace(p + "adapter_up.bias", at::zeros({d}));
-      }
-    }
+  // In the order of task_tensor_shapes, so the random draws are the same for the same seed.
+  for (const auto& [name, shape] : task_tensor_shapes(backbone, method, adapter, num_outputs)) {
+    at::Tensor init;
+    if (name.starts_with("classifier.weight")) init = at::normal(0.0, 0.02, shape, gen);
+    else if (name.find(".adapter.") != std::string::npos && name.ends_with(".weight"))
+      init = truncated_normal(shape, adapter.init_std, gen);
+    else if (backbone.weights().count(name)) init = backbone.weight(name).clone();  // full copy, LayerNorms
+    else init = at::zeros(shape);  // adapter and head biases
+    t.emplace(name, std::move(init));
   }
-  t.emplace("classifier.weight", at::normal(0.0, 0.02, {num_outputs, d}, gen));
-  t.emplace("classifier.bias", at::zeros({num_outputs}));
   TaskParams p(method, adapter, num_outputs, std::move(t));
   p.set_requires_grad(true);
   return p;
@@ -64,16 +80,19 @@ TaskParams TaskParams::create(const Backbone& backbone, Method method, const Ada
 TaskParams TaskParams::from_tensors(const Backbone& backbone, Method method, const AdapterSpec& adapter,
                                     int64_t num_outputs, std::map<std::string, at::Tensor> tensors,
                                     const std::string& origin) {
-  TaskParams expected = create(backbone, method, adapter, num_outputs, 0);
-  for (const auto& [name, want] : expected.tensors_) {
+  if (num_outputs <= 0) throw Error("a task needs at least one output");
+  const auto expected = task_tensor_shapes(backbone, method, adapter, num_outputs);
+  for (const auto& [name, shape] : expected) {
     auto it = tensors.find(name);
     if (it == tensors.end()) throw Error(origin + ": tensor '" + name + "' is missing");
     if (it->second.scalar_type() != at::kFloat) throw Error(origin + ": tensor '" + name + "' must be F32");
-    if (it->second.sizes() != want.sizes())
+    if (it->second.sizes() != at::IntArrayRef(shape))
       throw Error(origin + ": tensor '" + name + "' has the wrong shape for this adapter config");
   }
-  for (const auto& [name, t] : tensors)
-    if (!expected.tensors_.count(name)) throw Error(origin + ": unexpected tensor '" + name + "'");
+  if (tensors.size() != expected.size())
+    for (const auto& [name, t] : tensors)
+      if (std::none_of(expected.begin(), expected.end(), [&](const auto& e) { return e.first == name; }))
+        throw Error(origin + ": unexpected tensor '" + name + "'");
   TaskParams p(method, adapter, num_outputs, std::move(tensors));
   p.set_requires_grad(false);
   return p;

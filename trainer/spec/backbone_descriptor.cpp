@@ -71,13 +71,13 @@ BackboneDescriptor load_backbone_descriptor(const fs::path& json_file) {
   return d;
 }
 
-BackboneDescriptor find_backbone(const std::string& name, const std::vector<fs::path>& search_dirs) {
+BackboneDescriptor find_backbone(const std::string& name, const std::vector<fs::path>& config_dirs) {
   if (!valid_backbone_name(name))
     throw Error("backbone name '" + name + "' is invalid: it must match [A-Za-z0-9][A-Za-z0-9._-]{0,63}");
   std::set<std::string> available;
   std::string searched;
-  for (const auto& root : search_dirs) {
-    const fs::path dir = root / "configs" / "backbones";
+  for (const auto& root : config_dirs) {
+    const fs::path dir = root / "backbones";
     const fs::path candidate = dir / (name + ".json");
     std::error_code ec;
     if (fs::is_regular_file(candidate, ec)) {

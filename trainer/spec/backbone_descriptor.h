@@ -25,10 +25,11 @@ struct BackboneDescriptor {
 
 BackboneDescriptor load_backbone_descriptor(const std::filesystem::path& json_file);
 
-// Loads <dir>/configs/backbones/<name>.json from the first search dir that has it. An invalid
+// Loads <dir>/backbones/<name>.json from the first config dir that has it (a config dir is
+// what `trellis --config-dir` names, e.g. this repository's configs/). An invalid
 // name, an unknown name (the error lists the names available in all search dirs) or a descriptor
 // whose "name" differs from <name> is an error.
-BackboneDescriptor find_backbone(const std::string& name, const std::vector<std::filesystem::path>& search_dirs);
+BackboneDescriptor find_backbone(const std::string& name, const std::vector<std::filesystem::path>& config_dirs);
 
 // True if `name` matches [A-Za-z0-9][A-Za-z0-9._-]{0,63} (no path separators, no leading dot).
 bool valid_backbone_name(const std::string& name);

@@ -1,6 +1,5 @@
 #include "trainer/train/encoded_dataset.h"
 
-#include "trainer/util/error.h"
 
 namespace trellis {
 
@@ -16,25 +15,16 @@ EncodedDataset encode_examples(const BertTokenizer& tokenizer, const std::vector
                                const std::string& origin) {
   EncodedDataset out;
   out.task_type = task_type;
+  // Labels first: an unknown one is reported before any tokenising.
+  const bool classified = task_type == TaskType::classification && labels;
+  if (classified) out.labels = encode_labels(examples, *labels, origin);
+  else out.labels.assign(examples.size(), -1);
   out.encodings.reserve(examples.size());
-  out.labels.reserve(examples.size());
   out.targets.reserve(examples.size());
   for (const RawExample& ex : examples) {
     std::optional<std::string_view> pair;
     if (ex.text_pair) pair = *ex.text_pair;
     out.encodings.push_back(tokenizer.encode(ex.text, pair, static_cast<size_t>(max_seq_len)));
-    if (task_type == TaskType::classification && labels) {
-      auto idx = labels->find(ex.label);
-      if (!idx) {
-        std::string known;
-        for (const auto& n : labels->names()) known += (known.empty() ? "" : ", ") + n;
-        throw Error(origin + ":" + std::to_string(ex.line) + ": label '" + ex.label +
-                    "' does not occur in the training data (labels: " + known + ")");
-      }
-      out.labels.push_back(*idx);
-    } else {
-      out.labels.push_back(-1);
-    }
     out.targets.push_back(ex.target);
   }
   return out;

@@ -2,6 +2,7 @@
 
 #include "trainer/artifact/artifact.h"
 #include "trainer/data/dataset.h"
+#include "trainer/io/files.h"
 #include "trainer/io/sha256.h"
 #include "trainer/model/backbone.h"
 #include "trainer/util/error.h"
@@ -11,6 +12,17 @@
 #endif
 
 namespace trellis {
+namespace {
+
+// Reads a data file once: its sha256 (for the lineage) and its examples come from the same bytes.
+std::vector<RawExample> read_hashed_examples(const std::filesystem::path& path, const FieldNames& fields,
+                                             TaskType type, std::string& sha256) {
+  const std::string content = read_text_file(path);
+  sha256 = sha256_hex(content);
+  return examples_from_table(parse_table(content, table_format_from_path(path), path.string()), fields, type);
+}
+
+}  // namespace
 
 JobRunResult run_training_job(const JobSpec& spec, std::shared_ptr<const Backbone> backbone, Communicator& comm,
                               const std::filesystem::path& out_dir, const TrainCallbacks& callbacks) {
@@ -29,15 +41,13 @@ JobRunResult run_training_job(const JobSpec& spec, std::shared_ptr<const Backbon
   const FieldNames fields = field_names_of(spec.data);
   const TaskType type = spec.data.task_type;
   const std::filesystem::path train_path = spec.data.train;
-  // Hashed before reading, so that the lineage names the data as it was when training started.
-  const std::string train_sha = sha256_file_hex(train_path);
-  std::optional<std::string> validation_sha;
-  if (spec.data.validation) validation_sha = sha256_file_hex(*spec.data.validation);
-  std::vector<RawExample> train = read_examples(train_path, fields, type);
+  std::string train_sha;
+  std::vector<RawExample> train = read_hashed_examples(train_path, fields, type, train_sha);
   std::vector<RawExample> validation;
+  std::optional<std::string> validation_sha;
   std::string validation_origin;
   if (spec.data.validation) {
-    validation = read_examples(*spec.data.validation, fields, type);
+    validation = read_hashed_examples(*spec.data.validation, fields, type, validation_sha.emplace());
     validation_origin = *spec.data.validation;
   } else {
     std::tie(train, validation) = split_holdout(std::move(train), spec.data.validation_fraction, spec.train.seed,
@@ -51,7 +61,6 @@ JobRunResult run_training_job(const JobSpec& spec, std::shared_ptr<const Backbon
     if (labels->size() < 2)
       throw Error(train_path.string() + ": field '" + fields.label + "' has a single label ('" + labels->name(0) +
                   "'); classification needs at least two");
-    check_labels_known(validation, *labels, validation_origin);
   }
   const BertTokenizer& tok = backbone->tokenizer();
   const EncodedDataset train_set =
@@ -75,7 +84,6 @@ JobRunResult run_training_job(const JobSpec& spec, std::shared_ptr<const Backbon
   if (labels) m.labels = labels->names();
   m.metrics = result.train.best_metrics;
   m.best_step = result.train.best_step;
-  m.params_trained = params.num_parameters();
   m.params_backbone = backbone->num_parameters();
   m.train_sha256 = train_sha;
   m.validation_sha256 = validation_sha;

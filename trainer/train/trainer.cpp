@@ -11,12 +11,11 @@
 #include "trainer/model/encoder.h"
 #include "trainer/train/inference.h"
 #include "trainer/train/lr_schedule.h"
+#include "trainer/train/optimizer.h"
 #include "trainer/util/error.h"
 
 namespace trellis {
 namespace {
-
-bool decays(const std::string& name) { return !name.ends_with(".bias") && !is_layer_norm_tensor(name); }
 
 bool better(const std::string& metric, double candidate, double best) {
   return metric_higher_is_better(metric) ? candidate > best : candidate < best;
@@ -32,28 +31,15 @@ TrainResult Trainer::train(TaskParams& params, const EncodedDataset& train, cons
   const TrainSpec& ts = spec_.train;
   if (train.size() == 0) throw Error("the training set is empty");
   if (validation.size() == 0) throw Error("the validation set is empty");
-  const std::string metric = ts.metric.empty()
-                                 ? (train.task_type == TaskType::regression ? "pearson" : "accuracy")
-                                 : ts.metric;
+  const std::string metric = ts.metric.empty() ? default_metric(train.task_type) : ts.metric;
   const bool regression = train.task_type == TaskType::regression;
   // Dropout randomness: its own stream per rank, so that the ranks' shards get independent masks.
   torch::manual_seed(derive_seed(ts.seed, static_cast<uint64_t>(comm_.rank())));
 
-  // Parameter groups: weight decay on weight matrices only.
   params.set_requires_grad(true);
-  std::vector<at::Tensor> decay, no_decay, all;
-  for (const auto& [name, t] : params.tensors()) {
-    (decays(name) ? decay : no_decay).push_back(t);
-    all.push_back(t);
-  }
-  std::vector<torch::optim::OptimizerParamGroup> groups;
-  if (!decay.empty())
-    groups.emplace_back(decay, std::make_unique<torch::optim::AdamWOptions>(
-                                   torch::optim::AdamWOptions(ts.learning_rate).weight_decay(ts.weight_decay)));
-  if (!no_decay.empty())
-    groups.emplace_back(no_decay, std::make_unique<torch::optim::AdamWOptions>(
-                                      torch::optim::AdamWOptions(ts.learning_rate).weight_decay(0.0)));
-  torch::optim::AdamW optimizer(std::move(groups));
+  std::vector<at::Tensor> all = params.parameters();
+  auto optimizer_ptr = make_adamw(params, ts.learning_rate, ts.weight_decay);
+  torch::optim::AdamW& optimizer = *optimizer_ptr;
 
   const std::vector<size_t> lengths = train.lengths();
   BatchPlanOptions plan_opts;

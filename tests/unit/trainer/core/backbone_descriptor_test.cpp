@@ -96,9 +96,9 @@ TEST_F(BackboneDescriptorTest, FindSearchesDirsInOrder) {
   write("a/configs/backbones/m.json", R"({"name": "m", "dir": "from-a"})");
   write("b/configs/backbones/m.json", R"({"name": "m", "dir": "from-b"})");
   write("b/configs/backbones/only-b.json", R"({"name": "only-b", "dir": "x"})");
-  EXPECT_EQ(find_backbone("m", {root_ / "a", root_ / "b"}).dir, root_ / "a/configs/backbones/from-a");
-  EXPECT_EQ(find_backbone("m", {root_ / "b", root_ / "a"}).dir, root_ / "b/configs/backbones/from-b");
-  EXPECT_EQ(find_backbone("only-b", {root_ / "a", root_ / "b"}).name, "only-b");
+  EXPECT_EQ(find_backbone("m", {root_ / "a" / "configs", root_ / "b" / "configs"}).dir, root_ / "a/configs/backbones/from-a");
+  EXPECT_EQ(find_backbone("m", {root_ / "b" / "configs", root_ / "a" / "configs"}).dir, root_ / "b/configs/backbones/from-b");
+  EXPECT_EQ(find_backbone("only-b", {root_ / "a" / "configs", root_ / "b" / "configs"}).name, "only-b");
 }
 
 TEST_F(BackboneDescriptorTest, FindErrors) {
@@ -106,17 +106,17 @@ TEST_F(BackboneDescriptorTest, FindErrors) {
   write("b/configs/backbones/k.json", R"({"name": "k", "dir": "x"})");
   write("b/configs/backbones/wrong.json", R"({"name": "other", "dir": "x"})");
   try {
-    find_backbone("nope", {root_ / "a", root_ / "b", root_ / "c"});
+    find_backbone("nope", {root_ / "a" / "configs", root_ / "b" / "configs", root_ / "c" / "configs"});
     ADD_FAILURE();
   } catch (const Error& e) {
     std::string msg = e.what();
     EXPECT_CONTAINS(msg, "unknown backbone 'nope'; available: k, m, wrong");
     EXPECT_CONTAINS(msg, (root_ / "c/configs/backbones").string());
   }
-  EXPECT_THROW(find_backbone("../a/configs/backbones/m", {root_ / "a"}), Error);
-  EXPECT_THROW(find_backbone("", {root_ / "a"}), Error);
+  EXPECT_THROW(find_backbone("../a/configs/backbones/m", {root_ / "a" / "configs"}), Error);
+  EXPECT_THROW(find_backbone("", {root_ / "a" / "configs"}), Error);
   try {
-    find_backbone("wrong", {root_ / "b"});
+    find_backbone("wrong", {root_ / "b" / "configs"});
     ADD_FAILURE();
   } catch (const Error& e) {
     EXPECT_CONTAINS(std::string(e.what()), "field 'name' is 'other'");
@@ -130,7 +130,7 @@ TEST_F(BackboneDescriptorTest, FindErrors) {
 }
 
 TEST(BackboneDescriptorRepo, ShippedDescriptorLoads) {
-  BackboneDescriptor d = find_backbone("all-MiniLM-L6-v2", {TRELLIS_SOURCE_DIR});
+  BackboneDescriptor d = find_backbone("all-MiniLM-L6-v2", {fs::path(TRELLIS_SOURCE_DIR) / "configs"});
   EXPECT_EQ(d.name, "all-MiniLM-L6-v2");
   EXPECT_EQ(d.dir, (fs::path(TRELLIS_SOURCE_DIR) / "assets/backbones/all-MiniLM-L6-v2").lexically_normal());
   EXPECT_EQ(d.weights.filename(), "model.safetensors");

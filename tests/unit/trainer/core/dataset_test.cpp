@@ -13,22 +13,14 @@
 #include <unistd.h>
 
 #include "trainer/data/rng.h"
+#include "tests/unit/trainer/core/error_text.h"
 #include "trainer/util/error.h"
 
 namespace trellis {
 namespace {
 
-#define EXPECT_HAS(haystack, needle) EXPECT_PRED_FORMAT2(::testing::IsSubstring, needle, haystack)
 
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using testing::error_of;
 
 std::vector<RawExample> from(const std::string& content, TableFormat format, const std::string& source,
                              TaskType type = TaskType::classification, FieldNames names = {},

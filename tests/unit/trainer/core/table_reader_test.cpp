@@ -9,14 +9,13 @@
 #include <random>
 #include <unistd.h>
 
+#include "tests/unit/trainer/core/error_text.h"
 #include "trainer/util/error.h"
 
 namespace trellis {
 namespace {
 
 // Substring checks with gtest alone (the core tests link gtest_main, not gmock).
-#define EXPECT_HAS(haystack, needle) EXPECT_PRED_FORMAT2(::testing::IsSubstring, needle, haystack)
-#define EXPECT_HAS_NOT(haystack, needle) EXPECT_PRED_FORMAT2(::testing::IsNotSubstring, needle, haystack)
 
 class TempDir {
  public:
@@ -37,16 +36,7 @@ class TempDir {
   std::filesystem::path path_;
 };
 
-// The message of the trellis::Error that `f` throws ("" if none).
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using testing::error_of;
 
 Table csv(const std::string& s) { return parse_table(s, TableFormat::csv, "dev.csv"); }
 Table jsonl(const std::string& s) { return parse_table(s, TableFormat::jsonl, "train.jsonl"); }
