@@ -9,6 +9,7 @@
 #include "trainer/model/backbone.h"
 #include "trainer/spec/job_spec.h"
 #include "trainer/train/job_runner.h"
+#include "trainer/train/progress_log.h"
 
 namespace trellis {
 
@@ -26,21 +27,10 @@ CommandAction add_train_command(CLI::App& app, CliContext& ctx) {
     JobSpec spec = load_job_spec(args->spec);
     resolve_data_paths(spec, std::filesystem::absolute(args->spec).parent_path());
     auto backbone = load_backbone(ctx.config_dir, spec.backbone);
-    TrainCallbacks cb;
-    if (!ctx.quiet) {
-      cb.on_step = [](const StepReport& r) {
-        std::fprintf(stderr, "step %lld/%lld epoch %lld loss %.4f lr %.3g %.1f samples/s\n", (long long)r.step,
-                     (long long)r.total_steps, (long long)r.epoch + 1, r.loss, r.learning_rate, r.samples_per_s);
-      };
-      cb.on_eval = [](const EvalReport& r) {
-        std::string m;
-        for (const auto& [k, v] : r.metrics) m += " " + k + "=" + std::to_string(v);
-        std::fprintf(stderr, "eval step %lld epoch %lld:%s%s\n", (long long)r.step, (long long)r.epoch + 1, m.c_str(),
-                     r.best ? " (best)" : "");
-      };
-    }
+    JobRunOptions options;
+    if (!ctx.quiet) log_progress_to_stderr(options.callbacks);
     LocalCommunicator comm;
-    JobRunResult r = run_training_job(spec, backbone, comm, args->out, cb);
+    JobRunResult r = run_training_job(spec, backbone, comm, args->out, options);
     nlohmann::json out = {{"artifact", std::filesystem::absolute(args->out).string()},
                           {"task", r.manifest.task},
                           {"method", to_string(spec.method)},

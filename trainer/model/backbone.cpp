@@ -101,6 +101,15 @@ int64_t Backbone::num_parameters() const {
   return n;
 }
 
+at::Device Backbone::device() const { return weights_.begin()->second.device(); }
+
+std::shared_ptr<const Backbone> Backbone::to(const at::Device& device) const {
+  std::map<std::string, at::Tensor> moved;
+  // Views of the fused QKV become separate copies here; the constructor fuses them again.
+  for (const auto& [n, t] : weights_) moved.emplace(n, t.to(device, /*non_blocking=*/false, /*copy=*/true));
+  return std::make_shared<const Backbone>(name_, config_, tokenizer_, std::move(moved), weights_sha256_);
+}
+
 std::shared_ptr<const Backbone> Backbone::load(const BackboneDescriptor& desc) {
   BertConfig config = load_bert_config(desc.config);
   Vocab vocab = Vocab::load(desc.vocab);

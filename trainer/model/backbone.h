@@ -2,6 +2,7 @@
 // The frozen, pretrained encoder shared by every task: config, tokenizer and weights.
 // Immutable after construction; safe to share across threads and tasks (hold it by
 // std::shared_ptr<const Backbone>). Its tensors never require grad and are never modified.
+// All tensors live on one device (CPU as loaded); to() makes a copy on another device.
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -43,6 +44,11 @@ class Backbone {
   const at::Tensor& weight(const std::string& name) const;
   const std::map<std::string, at::Tensor>& weights() const { return weights_; }
   int64_t num_parameters() const;
+  // The device every tensor of this backbone is on.
+  at::Device device() const;
+  // A copy with every tensor on `device` (fused QKV rebuilt there); same name, config, sha256
+  // and (shared) tokenizer. The copy is independent of this backbone.
+  std::shared_ptr<const Backbone> to(const at::Device& device) const;
   // Layer i's query, key and value projections stacked: [3d, d] and [3d]. The named tensors
   // "...attention.self.{query,key,value}.*" are views into these.
   const at::Tensor& fused_qkv_weight(int64_t layer) const { return fused_qkv_weight_.at(layer); }

@@ -4,6 +4,8 @@
 // Adapter(h) = h + Up(f(Down(h))), the adapter present only when the task has one.
 // Work is done on packed real tokens; only the attention core sees the padded layout.
 // Thread-safety: pure functions of their inputs; they read the backbone and task tensors.
+// Device: backbone, task and batch must be on one device; everything made inside is made there
+// (dropout on CUDA is at::dropout, see fast_dropout.h). Autocast, if enabled, applies as usual.
 #include <ATen/core/Tensor.h>
 
 #include "trainer/model/token_batch.h"

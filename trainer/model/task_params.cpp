@@ -68,7 +68,8 @@ TaskParams TaskParams::create(const Backbone& backbone, Method method, const Ada
     if (name.starts_with("classifier.weight")) init = at::normal(0.0, 0.02, shape, gen);
     else if (name.find(".adapter.") != std::string::npos && name.ends_with(".weight"))
       init = truncated_normal(shape, adapter.init_std, gen);
-    else if (backbone.weights().count(name)) init = backbone.weight(name).clone();  // full copy, LayerNorms
+    else if (backbone.weights().count(name))  // full copy, LayerNorms; on CPU like the rest
+      init = backbone.weight(name).to(at::kCPU, /*non_blocking=*/false, /*copy=*/true);
     else init = at::zeros(shape);  // adapter and head biases
     t.emplace(name, std::move(init));
   }
@@ -118,6 +119,17 @@ int64_t TaskParams::num_parameters() const {
 
 void TaskParams::set_requires_grad(bool on) {
   for (auto& [name, t] : tensors_) t.set_requires_grad(on);
+}
+
+at::Device TaskParams::device() const { return tensors_.begin()->second.device(); }
+
+void TaskParams::to(const at::Device& device) {
+  for (auto& [name, t] : tensors_) {
+    if (t.device() == device) continue;
+    at::Tensor moved = t.detach().to(device);
+    moved.set_requires_grad(t.requires_grad());
+    t = std::move(moved);
+  }
 }
 
 std::map<std::string, at::Tensor> TaskParams::snapshot() const {

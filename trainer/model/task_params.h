@@ -5,6 +5,9 @@
 //  - head:    the head only (frozen encoder, feature-based baseline).
 // All of a task's tensors are trainable; the forward pass takes a tensor from the task when it
 // has one and from the backbone otherwise. Not thread-safe to mutate; const use may be shared.
+// create() makes CPU tensors whatever the backbone's device (seeded on the CPU generator, so a
+// task's initial values do not depend on the device); to() then moves them, before an optimizer
+// is made.
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -54,6 +57,11 @@ class TaskParams {
   int64_t num_parameters() const;
 
   void set_requires_grad(bool on);
+  // The device of the task's tensors (all on one).
+  at::Device device() const;
+  // Moves every tensor to `device`, keeping its requires_grad; tensors already there are kept
+  // as they are. Invalidates references to the old tensors (an optimizer made before this call).
+  void to(const at::Device& device);
   // Deep copies, for keeping the best checkpoint and restoring it.
   std::map<std::string, at::Tensor> snapshot() const;
   void restore(const std::map<std::string, at::Tensor>& snapshot);

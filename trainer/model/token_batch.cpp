@@ -52,4 +52,12 @@ TokenBatch make_token_batch(const std::vector<const Encoding*>& encodings) {
   return b;
 }
 
+TokenBatch TokenBatch::to(const at::Device& device, bool non_blocking) const {
+  TokenBatch b = *this;
+  for (at::Tensor* t : {&b.input_ids, &b.token_type_ids, &b.position_ids, &b.pad_index, &b.first_token,
+                        &b.attention_mask})
+    *t = t->to(device, non_blocking);
+  return b;
+}
+
 }  // namespace trellis

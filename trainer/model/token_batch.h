@@ -1,7 +1,8 @@
 #pragma once
 // A batch of tokenised examples in packed form: only real tokens are stored ([T] rows, no
 // padding). The attention core alone works on the padded [B, L] layout; `pad_index` maps each
-// packed row to its row in that layout. Built once per batch; immutable; plain tensors on CPU.
+// packed row to its row in that layout. Built once per batch; immutable; plain tensors, on CPU
+// as make_token_batch builds them; to() copies a batch to another device.
 #include <cstdint>
 #include <vector>
 
@@ -22,6 +23,10 @@ struct TokenBatch {
   at::Tensor first_token;      // [B] int64, packed row of each sequence's [CLS]
   at::Tensor attention_mask;   // [B, 1, 1, L] bool, true where a key is a real token
   bool all_same_length = false;  // then pad_index is the identity and no scatter is needed
+
+  // A copy with every tensor on `device` (this batch when already there). non_blocking copies
+  // overlap the host only when the source tensors are in pinned memory.
+  TokenBatch to(const at::Device& device, bool non_blocking = false) const;
 };
 
 // Packs encodings (each non-empty). Throws trellis::Error on an empty list or sequence.

@@ -7,27 +7,34 @@
 #include "trainer/data/metrics.h"
 #include "trainer/model/encoder.h"
 #include "trainer/model/task_params.h"
+#include "trainer/train/communicator.h"
 #include "trainer/util/error.h"
 
 namespace trellis {
 
 at::Tensor infer_outputs(const Backbone& backbone, const TaskParams& task, const EncodedDataset& data,
-                         size_t batch_size) {
+                         size_t batch_size, Communicator* comm) {
   c10::InferenceMode guard;
   const int64_t n = static_cast<int64_t>(data.size());
-  at::Tensor out = at::empty({n, task.num_outputs()}, at::TensorOptions().dtype(at::kFloat));
+  const int world = comm ? comm->size() : 1, rank = comm ? comm->rank() : 0;
+  // Sharded: rows another rank computes stay 0 here, and the sum fills them in exactly.
+  const auto f32 = at::TensorOptions().dtype(at::kFloat);
+  at::Tensor out = world > 1 ? at::zeros({n, task.num_outputs()}, f32) : at::empty({n, task.num_outputs()}, f32);
   if (n == 0) return out;
   BatchPlanOptions plan;
   plan.batch_size = batch_size;
   plan.shuffle = false;
-  for (const auto& batch_idx : plan_batches(data.lengths(), plan, 0, 0)) {
+  const auto batches = plan_batches(data.lengths(), plan, 0, 0);
+  for (size_t b = static_cast<size_t>(rank); b < batches.size(); b += static_cast<size_t>(world)) {
+    const auto& batch_idx = batches[b];
     std::vector<const Encoding*> encs;
     encs.reserve(batch_idx.size());
     for (size_t i : batch_idx) encs.push_back(&data.encodings[i]);
     at::Tensor y = task_outputs(backbone, task, make_token_batch(encs), ForwardOptions{});
     std::vector<int64_t> rows(batch_idx.begin(), batch_idx.end());
-    out.index_copy_(0, at::tensor(rows, at::TensorOptions().dtype(at::kLong)), y);
+    out.index_copy_(0, at::tensor(rows, at::TensorOptions().dtype(at::kLong)), y.to(at::kCPU, at::kFloat));
   }
+  if (world > 1) comm->allreduce_sum(out);
   return out;
 }
 
@@ -44,9 +51,9 @@ std::map<std::string, double> metrics_from_outputs(const at::Tensor& outputs, co
 }
 
 std::map<std::string, double> evaluate(const Backbone& backbone, const TaskParams& task, const EncodedDataset& data,
-                                       size_t num_classes, size_t batch_size) {
+                                       size_t num_classes, size_t batch_size, Communicator* comm) {
   if (data.size() == 0) throw Error("cannot evaluate on an empty dataset");
-  return metrics_from_outputs(infer_outputs(backbone, task, data, batch_size), data, num_classes);
+  return metrics_from_outputs(infer_outputs(backbone, task, data, batch_size, comm), data, num_classes);
 }
 
 }  // namespace trellis
