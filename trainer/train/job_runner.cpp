@@ -9,6 +9,7 @@
 #include "trainer/io/files.h"
 #include "trainer/io/sha256.h"
 #include "trainer/model/backbone.h"
+#include "trainer/model/tensor_io.h"
 #include "trainer/train/checkpoint.h"
 #include "trainer/util/error.h"
 
@@ -51,6 +52,21 @@ std::optional<TrainingCheckpoint> load_checkpoint_everywhere(const std::filesyst
   if (comm.rank() != 0) bytes.assign(static_cast<const std::byte*>(buffer.data_ptr()),
                                      static_cast<const std::byte*>(buffer.data_ptr()) + n);
   return parse_checkpoint(std::move(bytes), file.string());
+}
+
+// Collective: throws unless every rank holds bit-identical task tensors.
+void verify_replicas(const TaskParams& params, Communicator& comm) {
+  const std::string mine = sha256_hex(serialize_tensors(params.tensors()));
+  const std::string rank0 = [&] {
+    at::Tensor digest = at::empty({static_cast<int64_t>(mine.size())}, at::TensorOptions().dtype(at::kByte));
+    std::memcpy(digest.data_ptr(), mine.data(), mine.size());
+    comm.broadcast(digest, 0);
+    return std::string(static_cast<const char*>(digest.data_ptr()), mine.size());
+  }();
+  at::Tensor mismatches = at::tensor({mine == rank0 ? 0 : 1}, at::TensorOptions().dtype(at::kInt));
+  comm.allreduce_sum(mismatches);
+  if (const int n = mismatches.item<int>(); n > 0)
+    throw Error("replica divergence: " + std::to_string(n) + " rank(s) hold task tensors that differ from rank 0's");
 }
 
 }  // namespace
@@ -132,6 +148,10 @@ JobRunResult run_prepared_job(const PreparedJob& job, std::shared_ptr<const Back
   result.train_examples = job.train.size();
   result.validation_examples = job.validation.size();
   if (result.train.outcome != TrainOutcome::completed) return result;
+  if (comm.size() > 1) {
+    verify_replicas(params, comm);
+    result.replicas_verified = true;
+  }
 
   ArtifactManifest& m = result.manifest;
   m.task = spec.task;

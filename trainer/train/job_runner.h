@@ -47,6 +47,9 @@ struct JobRunResult {
   size_t train_examples = 0;
   size_t validation_examples = 0;
   int64_t resumed_from_step = -1;  // -1: started fresh
+  // Completed runs on several ranks: every rank's final tensors were compared (sha256 of their
+  // serialised bytes) before rank 0 wrote the artifact; a mismatch is an error, never an artifact.
+  bool replicas_verified = false;
 };
 
 // `spec` must have absolute data paths (resolve_data_paths). With `check_out`, an existing

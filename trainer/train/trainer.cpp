@@ -226,7 +226,7 @@ TrainResult Trainer::train(TaskParams& params, const EncodedDataset& train, cons
       (loss_sum / static_cast<double>(n)).backward();
       local_loss_sum = loss_sum.item<double>();
     }
-    const StepControl request = cb.control ? cb.control() : StepControl::proceed;
+    const StepControl request = cb.control ? cb.control(step + 1) : StepControl::proceed;
     StepControl control = request;
     if (world > 1) {
       // Loss and requests ride in the gradient buffer: one collective per step.
@@ -237,7 +237,9 @@ TrainResult Trainer::train(TaskParams& params, const EncodedDataset& train, cons
       m[kPreemptRequests] = request == StepControl::preempt;
       m[kCancelRequests] = request == StepControl::cancel;
       flat.buffer.narrow(0, flat.count, kMetaSlots).copy_(meta.to(device_opts.device()));
+      const auto c0 = std::chrono::steady_clock::now();
       comm_.allreduce_sum(flat.buffer);
+      result.allreduce_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - c0).count();
       meta = flat.buffer.narrow(0, flat.count, kMetaSlots).to(at::kCPU);
       m = meta.data_ptr<float>();
       local_loss_sum = m[kLossSum];
@@ -272,6 +274,10 @@ TrainResult Trainer::train(TaskParams& params, const EncodedDataset& train, cons
     }
   }
   result.steps = step;
+  if (world > 1) {
+    result.gradient_bytes_per_step = flat.grads.nbytes();
+    result.metadata_bytes_per_step = flat.buffer.nbytes() - flat.grads.nbytes();
+  }
   result.train_seconds = seconds;
   result.samples_per_s = seconds > 0 ? samples / seconds : 0;
   for (auto& t : all) t.mutable_grad() = at::Tensor();

@@ -55,8 +55,9 @@ struct TrainCallbacks {
   std::function<void(const StepReport&)> on_step;  // every `step_every` updates and the last one
   int64_t step_every = 10;
   std::function<void(const EvalReport&)> on_eval;
-  // Polled on every rank once per step, before the step's collective. Must be cheap.
-  std::function<StepControl()> control;
+  // Polled on every rank once per step with the step's 1-based number, before the step's
+  // collective; the answer applies after that step. Must be cheap.
+  std::function<StepControl(int64_t step)> control;
   // Rank 0 only: a checkpoint to persist, after every `checkpoint_every` steps (0: never) and on
   // a checkpoint or preempt request. A throw ends the run (as any error does).
   std::function<void(const TrainingCheckpoint&)> on_checkpoint;
@@ -70,6 +71,12 @@ struct TrainResult {
   double train_seconds = 0;   // optimizer steps only
   double samples_per_s = 0;
   TrainOutcome outcome = TrainOutcome::completed;  // only a completed run restores the best checkpoint
+  // The step collective (world size > 1): bytes per step, split into the gradients (4 bytes per
+  // trained float32 parameter) and the step's metadata (loss, control requests), and the time
+  // spent in it (steps of this run only; waiting for slower peers included).
+  int64_t gradient_bytes_per_step = 0;
+  int64_t metadata_bytes_per_step = 0;
+  double allreduce_seconds = 0;
 };
 
 class Trainer {

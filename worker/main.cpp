@@ -1,0 +1,201 @@
+// trellis-worker: one worker group (an MPI job: mpirun, or srun --mpi=pmix under Slurm). Loads
+// the frozen backbone once per rank and trains jobs back to back on it, data-parallel across the
+// ranks. Local mode: --job SPEC --out DIR, or --jobs-dir DIR --out DIR.
+// Exit codes: 0 every job succeeded (or was already done); 1 a job failed, or the group hit an
+// error (a rank's error ends every rank via MPI_Abort); 2 usage; 3 interrupted (a checkpoint was
+// kept: rerun the same command to resume).
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "trainer/model/backbone.h"
+#include "trainer/train/runtime.h"
+#include "trainer/util/error.h"
+#include "worker/group/worker_group.h"
+#include "worker/local_jobs.h"
+#include "worker/mpi/mpi_communicator.h"
+#include "worker/mpi/mpi_runtime.h"
+#include "worker/worker_options.h"
+
+namespace {
+
+std::atomic<bool> g_stop_requested{false};
+extern "C" void on_stop_signal(int) { g_stop_requested.store(true); }
+
+bool parse_options(int argc, char** argv, trellis::WorkerOptions& o, int rank, int& exit_code) {
+  CLI::App app{"trellis-worker: a worker group training task adapters on a resident backbone"};
+  if (const char* env = std::getenv("TRELLIS_CONFIG_DIR")) o.config_dir = env;
+  else o.config_dir = TRELLIS_DEFAULT_CONFIG_DIR;
+  auto* job = app.add_option("--job", o.job, "One job spec (JSON) to train");
+  auto* dir = app.add_option("--jobs-dir", o.jobs_dir, "Train every *.json spec of this directory, in name order");
+  job->excludes(dir);
+  app.add_option("--out", o.out, "--job: the artifact directory; --jobs-dir: the parent of one directory per spec")
+      ->required();
+  app.add_option("--config-dir", o.config_dir, "Directory holding backbones/<name>.json (env TRELLIS_CONFIG_DIR)");
+  app.add_option("--backbone", o.backbone, "The backbone this group serves (default: the first job's)");
+  app.add_option("--checkpoint-dir", o.checkpoint_dir,
+                 "Keep each job's latest checkpoint here; a job whose checkpoint exists resumes from it");
+  app.add_option("--checkpoint-every", o.checkpoint_every, "Checkpoint every N steps (needs --checkpoint-dir)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--stop-at-step", o.stop_at_step, "Drill: checkpoint and stop after this step (as on SIGTERM)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--inject-fault", o.inject_fault, "Drill: RANK:STEP makes that rank fail at that step")
+      ->check([](const std::string& v) {
+        return v.find(':') == std::string::npos ? std::string("expected RANK:STEP") : std::string();
+      });
+  app.add_option("--threads", o.threads, "Intra-op threads per rank (default: cores per rank)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--collective-timeout", o.collective_timeout_s,
+                 "Seconds a training collective may wait for a peer before the group is ended")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--log-every", o.log_every, "Progress line every N steps")->check(CLI::PositiveNumber);
+  app.add_flag("-q,--quiet", o.quiet, "No progress output on stderr");
+  app.set_version_flag("--version", TRELLIS_VERSION);
+  try {
+    app.parse(argc, argv);
+    if (o.job.empty() && o.jobs_dir.empty()) throw CLI::ValidationError("one of --job or --jobs-dir is required");
+    if (o.checkpoint_every > 0 && o.checkpoint_dir.empty())
+      throw CLI::ValidationError("--checkpoint-every needs --checkpoint-dir");
+  } catch (const CLI::ParseError& e) {
+    // Every rank parsed the same arguments; rank 0 speaks for all.
+    const int rc = rank == 0 ? app.exit(e) : e.get_exit_code();
+    exit_code = rc == 0 ? 0 : 2;
+    return false;
+  }
+  return true;
+}
+
+void print_outcome(const trellis::LocalJobItem& item, const trellis::JobOutcome* outcome, int world, int threads,
+                   int backbone_loads) {
+  nlohmann::json j = {{"job", item.id}, {"world_size", world}, {"threads_per_rank", threads},
+                      {"backbone_loads", backbone_loads}};
+  if (!outcome) {
+    j["state"] = item.already_done ? "skipped" : "failed";
+    if (item.already_done) j["reason"] = "its artifact directory exists";
+    else j["error"] = item.error;
+  } else {
+    const auto& r = outcome->result;
+    j["state"] = trellis::to_string(outcome->state);
+    if (outcome->state == trellis::JobState::failed) j["error"] = outcome->error;
+    if (outcome->state == trellis::JobState::succeeded) {
+      j["artifact"] = item.job->out;
+      j["metrics"] = r.manifest.metrics;
+      j["best_step"] = r.manifest.best_step;
+      j["params_trained"] = r.manifest.params_trained;
+    }
+    if (outcome->state == trellis::JobState::interrupted) j["checkpoint"] = item.job->checkpoint_file;
+    if (outcome->state != trellis::JobState::failed) {
+      j["steps"] = r.train.steps;
+      j["resumed_from_step"] = r.resumed_from_step;
+      j["replicas_verified"] = r.replicas_verified;
+      j["train_seconds"] = r.train.train_seconds;
+      j["samples_per_s"] = r.train.samples_per_s;
+      j["seconds_to_first_step"] = outcome->seconds_to_first_step;
+      j["allreduce_seconds"] = r.train.allreduce_seconds;
+      j["gradient_bytes_per_step"] = r.train.gradient_bytes_per_step;
+      j["metadata_bytes_per_step"] = r.train.metadata_bytes_per_step;
+    }
+    j["seconds"] = outcome->seconds;
+  }
+  std::cout << j.dump() << std::endl;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace trellis;
+  std::unique_ptr<MpiRuntime> mpi;
+  try {
+    mpi = std::make_unique<MpiRuntime>(&argc, &argv);
+  } catch (const std::exception& e) {
+    std::cerr << "trellis-worker: error: " << e.what() << "\n";
+    return 1;
+  }
+  const int rank = mpi->rank(), world = mpi->size();
+  WorkerOptions options;
+  int exit_code = 0;
+  if (!parse_options(argc, argv, options, rank, exit_code)) return exit_code;
+  const int threads = options.threads > 0 ? options.threads : default_threads_per_rank(mpi->local_size());
+  set_compute_threads(threads);
+  std::signal(SIGTERM, on_stop_signal);
+  std::signal(SIGINT, on_stop_signal);
+
+  MpiCommunicator comm(MPI_COMM_WORLD);
+  const auto job_timeout = std::chrono::milliseconds(static_cast<int64_t>(options.collective_timeout_s * 1000));
+  try {
+    std::optional<LocalJobSource> source;
+    std::string backbone_name = options.backbone;
+    if (rank == 0) {
+      source.emplace(options);
+      if (backbone_name.empty()) backbone_name = source->first_backbone();
+    }
+    backbone_name = broadcast_bytes(comm, backbone_name, 0);
+    std::shared_ptr<const Backbone> backbone;
+    int backbone_loads = 0;
+    if (!backbone_name.empty()) {
+      const auto t0 = std::chrono::steady_clock::now();
+      backbone = with_torch_errors([&] { return load_backbone(options.config_dir, backbone_name); });
+      ++backbone_loads;
+      if (rank == 0 && !options.quiet)
+        std::fprintf(stderr, "trellis-worker: %d rank(s) x %d thread(s); backbone %s (sha256 %.12s) loaded in %.0f ms\n",
+                     world, threads, backbone_name.c_str(), backbone->weights_sha256().c_str(),
+                     std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    }
+    WorkerGroupOptions group_options;
+    group_options.checkpoint_every = options.checkpoint_every;
+    group_options.stop_at_step = options.stop_at_step;
+    group_options.stop_requested = &g_stop_requested;
+    group_options.log_progress = !options.quiet;
+    group_options.log_every = options.log_every;
+    if (!options.inject_fault.empty()) {
+      const auto colon = options.inject_fault.find(':');
+      group_options.fault_rank = std::stoi(options.inject_fault.substr(0, colon));
+      group_options.fault_step = std::stoll(options.inject_fault.substr(colon + 1));
+    }
+    std::optional<WorkerGroup> group;
+    if (backbone) group.emplace(comm, backbone, group_options);
+
+    bool any_failed = false, interrupted = false;
+    for (;;) {
+      // Rank 0 picks the next job; every rank learns it (or that there is none) by broadcast.
+      std::optional<LocalJobItem> item;
+      GroupMessage message;
+      if (rank == 0) {
+        while (!interrupted && (item = source->next())) {
+          if (item->job) break;
+          any_failed |= !item->already_done;
+          print_outcome(*item, nullptr, world, threads, backbone_loads);
+        }
+        if (item && item->job && !interrupted) message.job = item->job;
+      }
+      comm.set_timeout(MpiCommunicator::kNoTimeout);  // waiting for work is not a fault
+      message = broadcast_message(comm, message);
+      if (!message.job) break;
+      comm.set_timeout(job_timeout);
+      const JobOutcome outcome = group->run(*message.job);
+      if (rank == 0)
+        print_outcome(*item, &outcome, world, threads, backbone_loads);
+      any_failed |= outcome.state == JobState::failed;
+      if (outcome.state == JobState::interrupted) {
+        interrupted = true;
+        if (rank == 0)
+          std::fprintf(stderr, "trellis-worker: job %s interrupted at step %lld; checkpoint %s; rerun to resume\n",
+                       message.job->id.c_str(), (long long)outcome.result.train.steps,
+                       message.job->checkpoint_file.empty() ? "(none: no --checkpoint-dir)"
+                                                            : message.job->checkpoint_file.c_str());
+      }
+    }
+    return interrupted ? 3 : any_failed ? 1 : 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "trellis-worker: error on rank %d of %d: %s\n", rank, world, e.what());
+    std::fflush(stderr);
+    if (world > 1) MpiRuntime::abort_world(1);
+    return 1;
+  }
+}

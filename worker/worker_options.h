@@ -1,0 +1,30 @@
+#pragma once
+// trellis-worker's options (built once in main from the command line) and the derived
+// per-rank thread count.
+#include <cstdint>
+#include <string>
+
+namespace trellis {
+
+struct WorkerOptions {
+  std::string job;              // one job spec (local mode) ...
+  std::string jobs_dir;         // ... or every *.json spec in a directory, in name order
+  std::string out;              // --job: the artifact directory; --jobs-dir: the parent of <stem>/
+  std::string config_dir;       // holds backbones/<name>.json
+  std::string backbone;         // served backbone; default: the first job's
+  std::string checkpoint_dir;   // <dir>/<job id>.checkpoint.safetensors; empty: no checkpoints
+  int64_t checkpoint_every = 0; // steps; needs checkpoint_dir
+  int64_t stop_at_step = 0;     // drill: checkpoint and stop the first job after this step
+  std::string inject_fault;     // drill: "RANK:STEP" makes that rank throw at that step
+  int threads = 0;              // intra-op threads per rank; 0: cores per rank
+  double collective_timeout_s = 300;  // a training collective waiting longer ends the group
+  int64_t log_every = 10;       // progress line every N steps
+  bool quiet = false;
+};
+
+// Intra-op threads for one rank when not given: SLURM_CPUS_PER_TASK if set, else this node's
+// cores divided among its `local_size` ranks, never more than the cores this process may run on
+// (its affinity mask: launchers that bind ranks to cores shrink it). At least 1.
+int default_threads_per_rank(int local_size);
+
+}  // namespace trellis
