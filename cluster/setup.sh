@@ -14,7 +14,7 @@ if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
 DEB_PACKAGES=(build-essential cmake ninja-build ccache pkg-config git
   libopenmpi-dev openmpi-bin libboost-dev libcereal-dev libsqlite3-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev libutf8proc-dev libcli11-dev nlohmann-json3-dev
-  python3-venv python3-pip)
+  python3-venv python3-pip procps)
 missing=()
 for p in "${DEB_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

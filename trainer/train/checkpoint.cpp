@@ -90,7 +90,8 @@ TrainingCheckpoint parse_checkpoint(std::vector<std::byte> bytes, const std::str
   c.train_seconds = number<double>(meta, "train_seconds", origin);
   const bool has_best = number<int>(meta, "has_best", origin) != 0;
   try {
-    for (const auto& [k, v] : nlohmann::json::parse(meta.at("best_metrics")).items()) {
+    const nlohmann::json metrics = nlohmann::json::parse(meta.at("best_metrics"));
+    for (const auto& [k, v] : metrics.items()) {
       const std::string s = v.get<std::string>();
       double d{};
       auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), d);

@@ -37,6 +37,7 @@ GroupMessage decode_message(const std::string& bytes) {
   try {
     cereal::BinaryInputArchive archive(in);
     archive(message);
+    if (in.peek() != std::char_traits<char>::eof()) throw Error("trailing bytes");
   } catch (const std::exception& e) {
     throw Error(std::string("malformed group message: ") + e.what());
   }
