@@ -71,10 +71,14 @@ bool parse_options(int argc, char** argv, trellis::WorkerOptions& o, int rank, i
   return true;
 }
 
+const auto g_process_start = std::chrono::steady_clock::now();
+
+// One JSON line per job on stdout (rank 0). `started` is when the group began the job.
 void print_outcome(const trellis::LocalJobItem& item, const trellis::JobOutcome* outcome, int world, int threads,
-                   int backbone_loads) {
+                   int backbone_loads, std::chrono::steady_clock::time_point started = {}) {
   nlohmann::json j = {{"job", item.id}, {"world_size", world}, {"threads_per_rank", threads},
                       {"backbone_loads", backbone_loads}};
+  if (outcome) j["job_started_after_process_s"] = std::chrono::duration<double>(started - g_process_start).count();
   if (!outcome) {
     j["state"] = item.already_done ? "skipped" : "failed";
     if (item.already_done) j["reason"] = "its artifact directory exists";
@@ -97,6 +101,7 @@ void print_outcome(const trellis::LocalJobItem& item, const trellis::JobOutcome*
       j["train_seconds"] = r.train.train_seconds;
       j["samples_per_s"] = r.train.samples_per_s;
       j["seconds_to_first_step"] = outcome->seconds_to_first_step;
+      j["prepare_seconds"] = outcome->prepare_seconds;
       j["allreduce_seconds"] = r.train.allreduce_seconds;
       j["gradient_bytes_per_step"] = r.train.gradient_bytes_per_step;
       j["metadata_bytes_per_step"] = r.train.metadata_bytes_per_step;
@@ -178,9 +183,9 @@ int main(int argc, char** argv) {
       message = broadcast_message(comm, message);
       if (!message.job) break;
       comm.set_timeout(job_timeout);
+      const auto started = std::chrono::steady_clock::now();
       const JobOutcome outcome = group->run(*message.job);
-      if (rank == 0)
-        print_outcome(*item, &outcome, world, threads, backbone_loads);
+      if (rank == 0) print_outcome(*item, &outcome, world, threads, backbone_loads, started);
       any_failed |= outcome.state == JobState::failed;
       if (outcome.state == JobState::interrupted) {
         interrupted = true;

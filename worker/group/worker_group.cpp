@@ -40,6 +40,7 @@ JobOutcome WorkerGroup::run(const GroupJob& job) {
   } catch (const std::exception& e) {
     error = e.what();
   }
+  outcome.prepare_seconds = std::chrono::duration<double>(clock::now() - start).count();
   at::Tensor failed = at::zeros({world}, at::TensorOptions().dtype(at::kInt));
   failed[rank] = prepared ? 0 : 1;
   comm_.allreduce_sum(failed);

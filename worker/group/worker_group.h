@@ -40,6 +40,7 @@ struct JobOutcome {
   JobState state = JobState::failed;
   std::string error;                 // failed: "rank R: cause"
   JobRunResult result;               // succeeded or interrupted
+  double prepare_seconds = 0;        // reading, validating and tokenising the data
   double seconds_to_first_step = 0;  // from run() to the end of the first optimizer step
   double seconds = 0;                // the whole job
 };
