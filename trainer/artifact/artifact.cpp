@@ -24,12 +24,6 @@ ArtifactManifest write_artifact(const std::filesystem::path& dir, ArtifactManife
   return manifest;
 }
 
-ArtifactManifest read_manifest(const std::filesystem::path& dir) {
-  const auto path = dir / kManifestFile;
-  if (!std::filesystem::exists(path)) throw Error(path.string() + ": not found (is '" + dir.string() + "' an artifact?)");
-  return ArtifactManifest::from_json(read_json_file(path), path.string());
-}
-
 LoadedArtifact load_artifact(const std::filesystem::path& dir, const Backbone& backbone) {
   ArtifactManifest m = read_manifest(dir);
   const auto file = dir / kAdapterFile;

@@ -14,9 +14,6 @@ namespace trellis {
 
 class Backbone;
 
-inline constexpr const char* kAdapterFile = "adapter.safetensors";
-inline constexpr const char* kManifestFile = "manifest.json";
-
 // Fills manifest.adapter_sha256 and params_trained, writes the artifact to `dir` and returns the
 // manifest as written. Throws trellis::Error if `dir` exists or anything fails (nothing is left
 // behind then).
@@ -27,8 +24,8 @@ struct LoadedArtifact {
   TaskParams params;
 };
 
-// Reads manifest.json only (validated).
-ArtifactManifest read_manifest(const std::filesystem::path& dir);
+// read_manifest(dir) (manifest.json only, validated) and the file names kAdapterFile and
+// kManifestFile are declared in manifest.h (torch-free).
 
 // Loads and verifies an artifact for `backbone`: the manifest parses, the tensor file's sha256
 // equals the manifest's, the backbone's weights sha256 equals the one it was trained on, and the

@@ -1,14 +1,18 @@
 #include "trainer/artifact/manifest.h"
 
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 
+#include "trainer/io/files.h"
 #include "trainer/util/error.h"
 
 namespace trellis {
 
-std::string utc_now_iso8601() {
-  const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+std::string utc_now_iso8601() { return utc_iso8601(std::chrono::system_clock::now()); }
+
+std::string utc_iso8601(std::chrono::system_clock::time_point t) {
+  const std::time_t now = std::chrono::system_clock::to_time_t(t);
   std::tm tm{};
   gmtime_r(&now, &tm);
   char buf[32];
@@ -35,6 +39,10 @@ nlohmann::json ArtifactManifest::to_json() const {
   j["files"] = {{"adapter.safetensors", {{"sha256", adapter_sha256}}}};
   j["created"] = created;
   j["trellis_version"] = trellis_version;
+  if (job_id) j["job_id"] = *job_id;
+  if (attempt) j["attempt"] = *attempt;
+  if (version) j["version"] = *version;
+  if (published) j["published"] = *published;
   j["spec"] = trellis::to_json(spec);
   return j;
 }
@@ -57,6 +65,16 @@ std::string sha_field(const nlohmann::json& j, const std::string& name, const st
   if (s.size() != 64 || s.find_first_not_of("0123456789abcdef") != std::string::npos)
     throw Error(origin + ": field '" + name + "' is not a sha256 hex digest");
   return s;
+}
+
+bool present(const nlohmann::json& j, const std::string& name) { return j.contains(name) && !j[name].is_null(); }
+
+// An optional integer field >= 1.
+std::optional<int64_t> positive_field(const nlohmann::json& j, const std::string& name, const std::string& origin) {
+  if (!present(j, name)) return std::nullopt;
+  const int64_t v = field(j, name, origin, nlohmann::json::value_t::number_integer).get<int64_t>();
+  if (v < 1) throw Error(origin + ": field '" + name + "' must be >= 1");
+  return v;
 }
 
 }  // namespace
@@ -101,8 +119,23 @@ ArtifactManifest ArtifactManifest::from_json(const nlohmann::json& j, const std:
   m.created = field(j, "created", origin, vt::string).get<std::string>();
   if (j.contains("trellis_version") && j["trellis_version"].is_string())
     m.trellis_version = j["trellis_version"].get<std::string>();
+  if (present(j, "job_id")) {
+    m.job_id = field(j, "job_id", origin, vt::string).get<std::string>();
+    const bool printable = std::all_of(m.job_id->begin(), m.job_id->end(), [](char c) { return c > ' ' && c < 127; });
+    if (m.job_id->empty() || m.job_id->size() > 128 || !printable)
+      throw Error(origin + ": field 'job_id' must be 1 to 128 printable ASCII characters without spaces");
+  }
+  m.attempt = positive_field(j, "attempt", origin);
+  m.version = positive_field(j, "version", origin);
+  if (present(j, "published")) m.published = field(j, "published", origin, vt::string).get<std::string>();
   if (m.task != m.spec.task) throw Error(origin + ": 'task' differs from 'spec.task'");
   return m;
+}
+
+ArtifactManifest read_manifest(const std::filesystem::path& dir) {
+  const auto path = dir / kManifestFile;
+  if (!std::filesystem::exists(path)) throw Error(path.string() + ": not found (is '" + dir.string() + "' an artifact?)");
+  return ArtifactManifest::from_json(read_json_file(path), path.string());
 }
 
 }  // namespace trellis

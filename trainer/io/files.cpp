@@ -187,8 +187,9 @@ bool exists_no_follow(const fs::path& p) {
   return fs::symlink_status(p, ec).type() != fs::file_type::not_found;
 }
 
-// Renames without replacing an existing target. Returns errno (0 on success).
-int rename_no_replace(const fs::path& from, const fs::path& to) {
+}  // namespace
+
+int rename_no_replace(const fs::path& from, const fs::path& to) noexcept {
 #ifdef RENAME_NOREPLACE
   if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0) return 0;
   if (errno != EINVAL && errno != ENOSYS) return errno;
@@ -197,8 +198,6 @@ int rename_no_replace(const fs::path& from, const fs::path& to) {
   if (exists_no_follow(to)) return EEXIST;
   return ::rename(from.c_str(), to.c_str()) == 0 ? 0 : errno;
 }
-
-}  // namespace
 
 StagedDirectory::StagedDirectory(fs::path final_dir) {
   final_dir = final_dir.lexically_normal();

@@ -34,6 +34,14 @@ void write_file_durably(const std::filesystem::path& path, std::string_view text
 // fsyncs a directory, making the creation, removal or renaming of its entries durable.
 void fsync_dir(const std::filesystem::path& dir);
 
+// Renames the directory `from` to `to` unless `to` exists. Returns 0, or the errno: EEXIST or
+// ENOTEMPTY when `to` exists. Uses renameat2(RENAME_NOREPLACE) where the filesystem supports it;
+// elsewhere (e.g. NFS) an existence check, then rename(2), which the server runs atomically and
+// which never replaces a non-empty directory (it can replace an empty one that appeared in
+// between). Meant for directories: for plain files the fallback would replace a file that
+// appeared in between.
+int rename_no_replace(const std::filesystem::path& from, const std::filesystem::path& to) noexcept;
+
 // Atomic publication of a directory that must never be seen half-written:
 //   StagedDirectory staged(root / "task" / "3");   // creates root/task/.3.tmp-<pid>-<random>/
 //   write_file_durably(staged.path() / "a", ...);  // fill it
