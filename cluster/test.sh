@@ -7,3 +7,6 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "${TRELLIS_BUILD_DIR:-$ROOT/build}"
 # Two test processes at a time; each LibTorch test uses one intra-op thread.
 OMP_NUM_THREADS=1 ctest --output-on-failure -j 2 --timeout 900
+# Compile-only CUDA build: the CUDA model code, the NCCL communicator and the GPU bench compile.
+echo "== CUDA compile check (cluster/cuda_compile_check.sh) =="
+"$ROOT/cluster/cuda_compile_check.sh"

@@ -21,6 +21,10 @@
 #include "worker/local_jobs.h"
 #include "worker/mpi/mpi_communicator.h"
 #include "worker/mpi/mpi_runtime.h"
+#include "worker/routing_communicator.h"
+#ifdef TRELLIS_WITH_NCCL
+#include "worker/nccl/nccl_communicator.h"
+#endif
 #include "worker/worker_options.h"
 
 namespace {
@@ -49,6 +53,9 @@ bool parse_options(int argc, char** argv, trellis::WorkerOptions& o, int rank, i
       ->check([](const std::string& v) {
         return v.find(':') == std::string::npos ? std::string("expected RANK:STEP") : std::string();
       });
+  app.add_option("--device", o.device, "cpu, or cuda (one GPU per rank; NCCL for the gradients)")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
+  app.add_option("--device-index", o.device_index, "cuda: the GPU of this rank (default: its index on the node)");
   app.add_option("--threads", o.threads, "Intra-op threads per rank (default: cores per rank)")
       ->check(CLI::NonNegativeNumber);
   app.add_option("--collective-timeout", o.collective_timeout_s,
@@ -152,6 +159,19 @@ int main(int argc, char** argv) {
                      world, threads, backbone_name.c_str(), backbone->weights_sha256().c_str(),
                      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
     }
+    // Device groups: the backbone moves to this rank's GPU; gradients go through NCCL, control
+    // messages, evaluation outputs and checkpoints (CPU tensors) through MPI.
+    std::unique_ptr<Communicator> device_comm;
+    if (options.device == "cuda") {
+#ifdef TRELLIS_WITH_NCCL
+      const int index = options.device_index >= 0 ? options.device_index : mpi->local_rank();
+      device_comm = NcclCommunicator::create(comm, index);
+      if (backbone) backbone = with_torch_errors([&] { return backbone->to(at::Device(at::kCUDA, index)); });
+#else
+      throw Error("--device cuda: this trellis-worker was built without CUDA and NCCL (LibTorch has no CUDA)");
+#endif
+    }
+    RoutingCommunicator routed(comm, device_comm.get());
     WorkerGroupOptions group_options;
     group_options.checkpoint_every = options.checkpoint_every;
     group_options.stop_at_step = options.stop_at_step;
@@ -164,7 +184,7 @@ int main(int argc, char** argv) {
       group_options.fault_step = std::stoll(options.inject_fault.substr(colon + 1));
     }
     std::optional<WorkerGroup> group;
-    if (backbone) group.emplace(comm, backbone, group_options);
+    if (backbone) group.emplace(routed, backbone, group_options);
 
     bool any_failed = false, interrupted = false;
     for (;;) {

@@ -16,6 +16,8 @@ struct WorkerOptions {
   int64_t checkpoint_every = 0; // steps; needs checkpoint_dir
   int64_t stop_at_step = 0;     // drill: checkpoint and stop the first job after this step
   std::string inject_fault;     // drill: "RANK:STEP" makes that rank throw at that step
+  std::string device = "cpu";   // "cpu" (MPI for every collective) or "cuda" (NCCL for gradients)
+  int device_index = -1;        // cuda: the GPU; -1: the rank's index on its node
   int threads = 0;              // intra-op threads per rank; 0: cores per rank
   double collective_timeout_s = 300;  // a training collective waiting longer ends the group
   int64_t log_every = 10;       // progress line every N steps

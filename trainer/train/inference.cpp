@@ -30,7 +30,7 @@ at::Tensor infer_outputs(const Backbone& backbone, const TaskParams& task, const
     std::vector<const Encoding*> encs;
     encs.reserve(batch_idx.size());
     for (size_t i : batch_idx) encs.push_back(&data.encodings[i]);
-    at::Tensor y = task_outputs(backbone, task, make_token_batch(encs), ForwardOptions{});
+    at::Tensor y = task_outputs(backbone, task, make_token_batch(encs).to(task.device()), ForwardOptions{});
     std::vector<int64_t> rows(batch_idx.begin(), batch_idx.end());
     out.index_copy_(0, at::tensor(rows, at::TensorOptions().dtype(at::kLong)), y.to(at::kCPU, at::kFloat));
   }

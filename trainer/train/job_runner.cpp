@@ -143,6 +143,7 @@ JobRunResult run_prepared_job(const PreparedJob& job, std::shared_ptr<const Back
   const size_t num_classes = job.labels ? job.labels->size() : 0;
   const int64_t outputs = job.labels ? static_cast<int64_t>(job.labels->size()) : 1;
   TaskParams params = TaskParams::create(*backbone, spec.method, spec.adapter, outputs, spec.train.seed);
+  params.to(backbone->device());  // created on the CPU (the same values on every device)
   Trainer trainer(backbone, spec, comm);
   result.train = trainer.train(params, job.train, job.validation, num_classes, callbacks, resume ? &*resume : nullptr);
   result.train_examples = job.train.size();

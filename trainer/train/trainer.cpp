@@ -218,7 +218,7 @@ TrainResult Trainer::train(TaskParams& params, const EncodedDataset& train, cons
         labels.push_back(train.labels[global[k]]);
         targets.push_back(static_cast<float>(train.targets[global[k]]));
       }
-      at::Tensor out = task_outputs(*backbone_, params, make_token_batch(encs), fwd);
+      at::Tensor out = task_outputs(*backbone_, params, make_token_batch(encs).to(params.device()), fwd);
       at::Tensor loss_sum =
           regression ? at::mse_loss(out.select(1, 0), torch::tensor(targets).to(out.device()), at::Reduction::Sum)
                      : at::cross_entropy_loss(out, torch::tensor(labels, torch::kLong).to(out.device()), {},
