@@ -8,7 +8,8 @@
 2. Start latency: one worker process trains --latency-jobs small jobs back to back. Cold: process
    start to the first optimizer step of job 1 (MPI start, backbone load, data, first step).
    Warm: a job reaching the resident group to its first optimizer step (jobs 2..N), split into
-   data loading (read, validate, tokenise) and the rest (goal: rest < 100 ms).
+   data loading (read, validate, tokenise), the first step's own compute, and the rest (task
+   set-up, broadcasts, optimizer; goal: rest < 100 ms).
 
 Writes bench/results/worker_scaling.json. The machine must be otherwise idle.
 Usage: .venv/bin/python bench/worker_scaling.py [--threads 2] [--examples 960] [--rounds 3]
@@ -95,11 +96,12 @@ def main() -> int:
         cold = lat[0]["job_started_after_process_s"] + lat[0]["seconds_to_first_step"]
         warm = [x["seconds_to_first_step"] for x in lat[1:]]
         warm_data = [x["prepare_seconds"] for x in lat[1:]]
-        warm_rest = [a - b for a, b in zip(warm, warm_data)]
+        warm_step = [x["first_step_seconds"] for x in lat[1:]]
+        warm_rest = [a - b - c for a, b, c in zip(warm, warm_data, warm_step)]
         print(f"cold start to first step: {1000 * cold:.0f} ms (process start, backbone load, data, first step)")
         print(f"warm start to first step (median of {len(warm)}): {1000 * statistics.median(warm):.0f} ms = data "
-              f"{1000 * statistics.median(warm_data):.0f} ms + rest {1000 * statistics.median(warm_rest):.0f} ms "
-              f"(goal: rest < 100 ms; the rest includes the first step's own compute)")
+              f"{1000 * statistics.median(warm_data):.0f} ms + first step {1000 * statistics.median(warm_step):.0f} ms"
+              f" + rest {1000 * statistics.median(warm_rest):.0f} ms (goal: rest < 100 ms)")
     print(f"load average after: {os.getloadavg()}")
     result = {"threads": T, "examples": args.examples, "median_samples_per_s": med,
               "ratio_dp_over_threads": med[f"{T}x1"] / med[f"1x{T}"],
@@ -107,7 +109,7 @@ def main() -> int:
               "gradient_bytes_per_step": dp["gradient_bytes_per_step"], "params_trained": dp["params_trained"],
               "bytes_equal_4x_params": bytes_ok, "metadata_bytes_per_step": dp["metadata_bytes_per_step"],
               "cold_start_to_first_step_s": cold, "warm_start_to_first_step_s": warm,
-              "warm_data_loading_s": warm_data, "warm_rest_s": warm_rest, "runs": runs, "latency_runs": lat}
+              "warm_data_loading_s": warm_data, "warm_first_step_s": warm_step, "warm_rest_s": warm_rest, "runs": runs, "latency_runs": lat}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.out}")

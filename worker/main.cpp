@@ -109,6 +109,7 @@ void print_outcome(const trellis::LocalJobItem& item, const trellis::JobOutcome*
       j["samples_per_s"] = r.train.samples_per_s;
       j["seconds_to_first_step"] = outcome->seconds_to_first_step;
       j["prepare_seconds"] = outcome->prepare_seconds;
+      j["first_step_seconds"] = outcome->first_step_seconds;
       j["allreduce_seconds"] = r.train.allreduce_seconds;
       j["gradient_bytes_per_step"] = r.train.gradient_bytes_per_step;
       j["metadata_bytes_per_step"] = r.train.metadata_bytes_per_step;

@@ -256,10 +256,11 @@ TrainResult Trainer::train(TaskParams& params, const EncodedDataset& train, cons
     optimizer.step();
     ++step;
     samples += static_cast<int64_t>(n);
-    seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double step_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    seconds += step_seconds;
     if (cb.on_step && (step % std::max<int64_t>(1, cb.step_every) == 0 || step == total))
       cb.on_step(StepReport{step, total, epoch, local_loss_sum / static_cast<double>(n), schedule.at(step - 1),
-                            seconds > 0 ? samples / seconds : 0});
+                            seconds > 0 ? samples / seconds : 0, step_seconds});
     if (control == StepControl::cancel) {
       result.outcome = TrainOutcome::cancelled;
       break;

@@ -34,6 +34,7 @@ struct StepReport {
   double loss = 0;          // mean loss of this global batch
   double learning_rate = 0;
   double samples_per_s = 0; // training throughput so far (evaluation time excluded)
+  double step_seconds = 0;  // this step's own time
 };
 
 struct EvalReport {

@@ -61,7 +61,10 @@ JobOutcome WorkerGroup::run(const GroupJob& job) {
   bool first_step = true;
   options.callbacks.step_every = 1;
   options.callbacks.on_step = [&, report](const StepReport& r) {
-    if (first_step) outcome.seconds_to_first_step = std::chrono::duration<double>(clock::now() - start).count();
+    if (first_step) {
+      outcome.seconds_to_first_step = std::chrono::duration<double>(clock::now() - start).count();
+      outcome.first_step_seconds = r.step_seconds;
+    }
     first_step = false;
     if (report && (r.step % std::max<int64_t>(1, options_.log_every) == 0 || r.step == r.total_steps)) report(r);
   };

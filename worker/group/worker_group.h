@@ -42,6 +42,7 @@ struct JobOutcome {
   JobRunResult result;               // succeeded or interrupted
   double prepare_seconds = 0;        // reading, validating and tokenising the data
   double seconds_to_first_step = 0;  // from run() to the end of the first optimizer step
+  double first_step_seconds = 0;     // the first step's own compute
   double seconds = 0;                // the whole job
 };
 
