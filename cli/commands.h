@@ -15,5 +15,8 @@ using CommandAction = std::function<int()>;
 CommandAction add_train_command(CLI::App& app, CliContext& ctx);
 CommandAction add_eval_command(CLI::App& app, CliContext& ctx);
 CommandAction add_predict_command(CLI::App& app, CliContext& ctx);
+CommandAction add_adapters_command(CLI::App& app, CliContext& ctx);
+CommandAction add_publish_command(CLI::App& app, CliContext& ctx);
+CommandAction add_alias_command(CLI::App& app, CliContext& ctx);
 
 }  // namespace trellis

@@ -3,6 +3,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli/adapter_source.h"
 #include "cli/commands.h"
 #include "trainer/train/runtime.h"
 #include "trainer/artifact/artifact.h"
@@ -20,14 +21,15 @@ CommandAction add_eval_command(CLI::App& app, CliContext& ctx) {
   };
   auto args = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("eval", "Evaluate an adapter artifact on labelled data; prints metrics as JSON");
-  cmd->add_option("--adapter", args->adapter, "Artifact directory")->required();
+  cmd->add_option("--adapter", args->adapter, "Artifact directory or registry reference (task@3, task@prod)")->required();
   cmd->add_option("--data", args->data, "Labelled data (JSONL, CSV or TSV) with the task's fields")->required();
   cmd->add_option("--batch-size", args->batch_size, "Examples per inference batch")->check(CLI::PositiveNumber);
   return [args, &ctx]() { return with_torch_errors([&] {
     set_compute_threads(ctx.threads);
-    const ArtifactManifest manifest = read_manifest(args->adapter);
+    const AdapterLocation location = locate_adapter(args->adapter, ctx);
+    const ArtifactManifest manifest = read_manifest(location.dir);
     auto backbone = load_backbone(ctx.config_dir, manifest.backbone_name);
-    LoadedArtifact artifact = load_artifact(args->adapter, *backbone);
+    LoadedArtifact artifact = load_artifact(location.dir, *backbone);
     const JobSpec& spec = artifact.manifest.spec;
     auto examples = read_examples(args->data, field_names_of(spec.data), spec.data.task_type);
     const bool classification = spec.data.task_type == TaskType::classification;

@@ -14,11 +14,14 @@ int main(int argc, char** argv) {
   if (const char* env = std::getenv("TRELLIS_CONFIG_DIR")) ctx.config_dir = env;
   else ctx.config_dir = TRELLIS_DEFAULT_CONFIG_DIR;
   app.add_option("--config-dir", ctx.config_dir, "Directory holding backbones/<name>.json (env TRELLIS_CONFIG_DIR)");
+  if (const char* env = std::getenv("TRELLIS_REGISTRY")) ctx.registry = env;
+  app.add_option("--registry", ctx.registry, "Adapter registry root (env TRELLIS_REGISTRY)");
   app.add_option("--threads", ctx.threads, "Intra-op threads (default: all cores)")->check(CLI::NonNegativeNumber);
   app.add_flag("-q,--quiet", ctx.quiet, "No progress output on stderr");
 
   std::map<CLI::App*, trellis::CommandAction> actions;
-  for (auto add : {&trellis::add_train_command, &trellis::add_eval_command, &trellis::add_predict_command}) {
+  for (auto add : {&trellis::add_train_command, &trellis::add_eval_command, &trellis::add_predict_command,
+                   &trellis::add_adapters_command, &trellis::add_publish_command, &trellis::add_alias_command}) {
     const size_t before = app.get_subcommands({}).size();
     trellis::CommandAction action = add(app, ctx);
     actions[app.get_subcommands({})[before]] = std::move(action);

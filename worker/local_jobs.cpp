@@ -1,5 +1,7 @@
 #include "worker/local_jobs.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 
 #include "trainer/util/error.h"
@@ -28,13 +30,17 @@ LocalJobItem LocalJobSource::load(const std::filesystem::path& spec_path) const 
     job.id = item.id;
     job.spec = load_job_spec(spec_path);
     resolve_data_paths(job.spec, std::filesystem::absolute(spec_path).parent_path());
-    const std::filesystem::path out = options_.job.empty() ? std::filesystem::path(options_.out) / item.id
-                                                           : std::filesystem::path(options_.out);
+    // Without --out (publishing to a registry), artifacts are staged in a temporary directory.
+    const std::filesystem::path base =
+        options_.out.empty() ? std::filesystem::temp_directory_path() /
+                                   ("trellis-worker-" + std::to_string(::getpid()) + "-" + std::to_string(next_))
+                             : std::filesystem::path(options_.out);
+    const std::filesystem::path out = options_.job.empty() || options_.out.empty() ? base / item.id : base;
     job.out = std::filesystem::absolute(out).string();
     if (!options_.checkpoint_dir.empty())
       job.checkpoint_file =
           (std::filesystem::absolute(options_.checkpoint_dir) / (item.id + ".checkpoint.safetensors")).string();
-    if (options_.job.empty() && std::filesystem::exists(out)) {
+    if (options_.job.empty() && !options_.out.empty() && std::filesystem::exists(out)) {
       item.already_done = true;
       return item;
     }

@@ -14,6 +14,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "coordinator/registry/artifact_registry.h"
 #include "trainer/model/backbone.h"
 #include "trainer/train/runtime.h"
 #include "trainer/util/error.h"
@@ -35,12 +36,14 @@ extern "C" void on_stop_signal(int) { g_stop_requested.store(true); }
 bool parse_options(int argc, char** argv, trellis::WorkerOptions& o, int rank, int& exit_code) {
   CLI::App app{"trellis-worker: a worker group training task adapters on a resident backbone"};
   if (const char* env = std::getenv("TRELLIS_CONFIG_DIR")) o.config_dir = env;
+  if (const char* env = std::getenv("TRELLIS_REGISTRY")) o.registry = env;
   else o.config_dir = TRELLIS_DEFAULT_CONFIG_DIR;
   auto* job = app.add_option("--job", o.job, "One job spec (JSON) to train");
   auto* dir = app.add_option("--jobs-dir", o.jobs_dir, "Train every *.json spec of this directory, in name order");
   job->excludes(dir);
-  app.add_option("--out", o.out, "--job: the artifact directory; --jobs-dir: the parent of one directory per spec")
-      ->required();
+  app.add_option("--out", o.out, "--job: the artifact directory; --jobs-dir: the parent of one directory per spec");
+  app.add_option("--registry", o.registry,
+                 "Publish every artifact as the next version of its task in this registry root (env TRELLIS_REGISTRY)");
   app.add_option("--config-dir", o.config_dir, "Directory holding backbones/<name>.json (env TRELLIS_CONFIG_DIR)");
   app.add_option("--backbone", o.backbone, "The backbone this group serves (default: the first job's)");
   app.add_option("--checkpoint-dir", o.checkpoint_dir,
@@ -67,6 +70,7 @@ bool parse_options(int argc, char** argv, trellis::WorkerOptions& o, int rank, i
   try {
     app.parse(argc, argv);
     if (o.job.empty() && o.jobs_dir.empty()) throw CLI::ValidationError("one of --job or --jobs-dir is required");
+    if (o.out.empty() && o.registry.empty()) throw CLI::ValidationError("--out or --registry is required");
     if (o.checkpoint_every > 0 && o.checkpoint_dir.empty())
       throw CLI::ValidationError("--checkpoint-every needs --checkpoint-dir");
   } catch (const CLI::ParseError& e) {
@@ -82,7 +86,8 @@ const auto g_process_start = std::chrono::steady_clock::now();
 
 // One JSON line per job on stdout (rank 0). `started` is when the group began the job.
 void print_outcome(const trellis::LocalJobItem& item, const trellis::JobOutcome* outcome, int world, int threads,
-                   int backbone_loads, std::chrono::steady_clock::time_point started = {}) {
+                   int backbone_loads, std::chrono::steady_clock::time_point started = {},
+                   const std::optional<trellis::ResolvedVersion>& published = std::nullopt) {
   nlohmann::json j = {{"job", item.id}, {"world_size", world}, {"threads_per_rank", threads},
                       {"backbone_loads", backbone_loads}};
   if (outcome) j["job_started_after_process_s"] = std::chrono::duration<double>(started - g_process_start).count();
@@ -95,7 +100,8 @@ void print_outcome(const trellis::LocalJobItem& item, const trellis::JobOutcome*
     j["state"] = trellis::to_string(outcome->state);
     if (outcome->state == trellis::JobState::failed) j["error"] = outcome->error;
     if (outcome->state == trellis::JobState::succeeded) {
-      j["artifact"] = item.job->out;
+      j["artifact"] = published ? published->dir.string() : item.job->out;
+      if (published) j["version"] = published->task + "@" + std::to_string(published->version);
       j["metrics"] = r.manifest.metrics;
       j["best_step"] = r.manifest.best_step;
       j["params_trained"] = r.manifest.params_trained;
@@ -145,6 +151,8 @@ int main(int argc, char** argv) {
     std::optional<LocalJobSource> source;
     std::string backbone_name = options.backbone;
     if (rank == 0) {
+      // A registry that is missing (or not mounted) is an error now, not after the first job.
+      if (!options.registry.empty()) ArtifactRegistry(RegistryOptions{.root = options.registry});
       source.emplace(options);
       if (backbone_name.empty()) backbone_name = source->first_backbone();
     }
@@ -205,8 +213,19 @@ int main(int argc, char** argv) {
       if (!message.job) break;
       comm.set_timeout(job_timeout);
       const auto started = std::chrono::steady_clock::now();
-      const JobOutcome outcome = group->run(*message.job);
-      if (rank == 0) print_outcome(*item, &outcome, world, threads, backbone_loads, started);
+      JobOutcome outcome = group->run(*message.job);
+      std::optional<ResolvedVersion> published;
+      if (rank == 0 && outcome.state == JobState::succeeded && !options.registry.empty()) {
+        try {
+          ArtifactRegistry registry(RegistryOptions{.root = options.registry});
+          published = registry.publish(message.job->spec.task, message.job->out, PublishLineage{.job_id = message.job->id});
+          if (options.out.empty()) std::filesystem::remove_all(message.job->out);
+        } catch (const std::exception& e) {
+          outcome.state = JobState::failed;
+          outcome.error = std::string("publish: ") + e.what();
+        }
+      }
+      if (rank == 0) print_outcome(*item, &outcome, world, threads, backbone_loads, started, published);
       any_failed |= outcome.state == JobState::failed;
       if (outcome.state == JobState::interrupted) {
         interrupted = true;

@@ -10,6 +10,8 @@ struct WorkerOptions {
   std::string job;              // one job spec (local mode) ...
   std::string jobs_dir;         // ... or every *.json spec in a directory, in name order
   std::string out;              // --job: the artifact directory; --jobs-dir: the parent of <stem>/
+                                // (optional with --registry: then a temporary directory)
+  std::string registry;         // publish each artifact as the next version of its task here
   std::string config_dir;       // holds backbones/<name>.json
   std::string backbone;         // served backbone; default: the first job's
   std::string checkpoint_dir;   // <dir>/<job id>.checkpoint.safetensors; empty: no checkpoints

@@ -1,0 +1,21 @@
+#include "cli/adapter_source.h"
+
+#include "coordinator/registry/artifact_registry.h"
+#include "trainer/util/error.h"
+
+namespace trellis {
+
+AdapterLocation locate_adapter(const std::string& arg, const CliContext& ctx) {
+  if (std::filesystem::is_directory(arg)) return AdapterLocation{arg, arg};
+  if (arg.find('/') != std::string::npos || ctx.registry.empty()) {
+    if (ctx.registry.empty() && arg.find('/') == std::string::npos)
+      throw Error("--adapter '" + arg + "': not a directory; to use a registry reference (task@version, task@alias) "
+                  "give --registry ROOT or set TRELLIS_REGISTRY");
+    throw Error("--adapter '" + arg + "': no such artifact directory");
+  }
+  ArtifactRegistry registry(RegistryOptions{.root = ctx.registry});
+  const ResolvedVersion v = registry.resolve(arg);
+  return AdapterLocation{v.dir, arg};
+}
+
+}  // namespace trellis
