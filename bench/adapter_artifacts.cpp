@@ -49,6 +49,7 @@ int main(int argc, char** argv) {
   app.add_option("--json-out", json_out);
   CLI11_PARSE(app, argc, argv);
   set_compute_threads(1);
+  try {
   return with_torch_errors([&] {
     const BackboneDescriptor desc = load_backbone_descriptor(descriptor_path);
     auto backbone = Backbone::load(desc);
@@ -70,6 +71,7 @@ int main(int argc, char** argv) {
       manifest.spec.task = manifest.task;
       manifest.spec.backbone = backbone->name();
       manifest.spec.adapter = adapter;
+      manifest.spec.data.train = "synthetic.jsonl";
       manifest.labels = {"0", "1"};
       manifest.params_backbone = backbone->num_parameters();
       manifest.train_sha256 = std::string(64, '0');
@@ -103,4 +105,8 @@ int main(int argc, char** argv) {
     }
     return 0;
   });
+  } catch (const std::exception& e) {
+    std::cerr << "trellis_bench_adapters: error: " << e.what() << "\n";
+    return 1;
+  }
 }
