@@ -201,7 +201,8 @@ int main(int argc, char** argv) {
       std::optional<LocalJobItem> item;
       GroupMessage message;
       if (rank == 0) {
-        while (!interrupted && (item = source->next())) {
+        // A stop requested between jobs (SIGTERM) starts no further job.
+        while (!interrupted && !g_stop_requested.load() && (item = source->next())) {
           if (item->job) break;
           any_failed |= !item->already_done;
           print_outcome(*item, nullptr, world, threads, backbone_loads);
@@ -219,11 +220,15 @@ int main(int argc, char** argv) {
         try {
           ArtifactRegistry registry(RegistryOptions{.root = options.registry});
           published = registry.publish(message.job->spec.task, message.job->out, PublishLineage{.job_id = message.job->id});
-          if (options.out.empty()) std::filesystem::remove_all(message.job->out);
         } catch (const std::exception& e) {
           outcome.state = JobState::failed;
           outcome.error = std::string("publish: ") + e.what();
         }
+      }
+      // Without --out, the artifact was staged in a temporary directory of this job only.
+      if (rank == 0 && options.out.empty()) {
+        std::error_code ignored;
+        std::filesystem::remove_all(std::filesystem::path(message.job->out).parent_path(), ignored);
       }
       if (rank == 0) print_outcome(*item, &outcome, world, threads, backbone_loads, started, published);
       any_failed |= outcome.state == JobState::failed;
