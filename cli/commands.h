@@ -18,5 +18,6 @@ CommandAction add_predict_command(CLI::App& app, CliContext& ctx);
 CommandAction add_adapters_command(CLI::App& app, CliContext& ctx);
 CommandAction add_publish_command(CLI::App& app, CliContext& ctx);
 CommandAction add_alias_command(CLI::App& app, CliContext& ctx);
+CommandAction add_fetch_command(CLI::App& app, CliContext& ctx);
 
 }  // namespace trellis

@@ -16,12 +16,19 @@ int main(int argc, char** argv) {
   app.add_option("--config-dir", ctx.config_dir, "Directory holding backbones/<name>.json (env TRELLIS_CONFIG_DIR)");
   if (const char* env = std::getenv("TRELLIS_REGISTRY")) ctx.registry = env;
   app.add_option("--registry", ctx.registry, "Adapter registry root (env TRELLIS_REGISTRY)");
+  if (const char* env = std::getenv("TRELLIS_SERVER")) ctx.server = env;
+  if (const char* env = std::getenv("TRELLIS_TOKEN_FILE")) ctx.token_file = env;
+  if (const char* env = std::getenv("TRELLIS_CACHE_DIR"); env && *env) ctx.cache_dir = env;
+  else if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg) ctx.cache_dir = std::filesystem::path(xdg) / "trellis" / "adapters";
+  else if (const char* home = std::getenv("HOME"); home && *home) ctx.cache_dir = std::filesystem::path(home) / ".cache" / "trellis" / "adapters";
+  else ctx.cache_dir = std::filesystem::temp_directory_path() / "trellis-cache" / "adapters";
   app.add_option("--threads", ctx.threads, "Intra-op threads (default: all cores)")->check(CLI::NonNegativeNumber);
   app.add_flag("-q,--quiet", ctx.quiet, "No progress output on stderr");
 
   std::map<CLI::App*, trellis::CommandAction> actions;
   for (auto add : {&trellis::add_train_command, &trellis::add_eval_command, &trellis::add_predict_command,
-                   &trellis::add_adapters_command, &trellis::add_publish_command, &trellis::add_alias_command}) {
+                   &trellis::add_adapters_command, &trellis::add_publish_command, &trellis::add_alias_command,
+                   &trellis::add_fetch_command}) {
     const size_t before = app.get_subcommands({}).size();
     trellis::CommandAction action = add(app, ctx);
     actions[app.get_subcommands({})[before]] = std::move(action);

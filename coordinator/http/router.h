@@ -1,0 +1,57 @@
+#pragma once
+// Method + path pattern -> handler. Patterns are literal segments and `{name}` parameters:
+//   router.add(verb::get, "/v1/adapters/{task}/{ref}", {Role::user, Role::admin}, handler);
+// Each path segment is percent-decoded before matching; a segment that decodes to something
+// containing '/' or NUL, or a bad %-escape, is 400 (so "%2F" cannot smuggle a separator). Decoded
+// parameters are handed over as they are: handlers validate them (the registry's name checks
+// refuse "..", "." and anything not matching [a-z0-9][a-z0-9._-]*). No route: 404; a route with
+// another method: 405 with Allow. Routes with roles check the bearer token first (auth.h).
+// An exception escaping a handler becomes a 500 with a JSON error body.
+//
+// Thread-safety: add() before serving; handle() is then const and may run on any thread.
+#include <functional>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "coordinator/http/auth.h"
+#include "coordinator/http/http_types.h"
+
+namespace trellis::http {
+
+struct RouteContext {
+  PathParams params;                         // {name} -> decoded segment
+  std::map<std::string, std::string> query;  // decoded query parameters (last one wins)
+};
+
+using Handler = std::function<Response(const Request&, const RouteContext&)>;
+
+class Router {
+ public:
+  explicit Router(const TokenStore& tokens) : tokens_(tokens) {}
+  Router(const Router&) = delete;
+  Router& operator=(const Router&) = delete;
+
+  // `roles` empty: no authentication (e.g. /healthz).
+  void add(beast_http::verb method, std::string pattern, std::set<Role> roles, Handler handler);
+
+  Response handle(const Request& req) const;
+
+ private:
+  struct Route {
+    beast_http::verb method;
+    std::vector<std::string> segments;  // "{x}" for parameters
+    std::set<Role> roles;
+    Handler handler;
+  };
+  const TokenStore& tokens_;
+  std::vector<Route> routes_;
+};
+
+// Percent-decoding of one path segment or query component ('+' is a space only in queries).
+std::optional<std::string> percent_decode(std::string_view text, bool plus_is_space = false);
+
+}  // namespace trellis::http

@@ -1,0 +1,135 @@
+// HttpServer on loopback: a request cut off after every byte (the client closes) never stops the
+// server; body and header limits; keep-alive; stop() lets run() return. Bounded: 5 s timeouts.
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <thread>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/write.hpp>
+
+#include "coordinator/api/adapter_routes.h"
+#include "coordinator/http/http_client.h"
+#include "coordinator/http/http_server.h"
+#include "trainer/util/error.h"
+
+namespace trellis::http {
+namespace {
+
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+class HttpServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    api::add_health_route(router_);
+    ServerOptions options;
+    options.max_body_bytes = 64;
+    options.max_header_bytes = 1024;
+    options.read_timeout = std::chrono::seconds(5);
+    server_ = std::make_unique<HttpServer>(ioc_, options, router_);
+    server_->start();
+    thread_ = std::thread([this] { ioc_.run(); });
+  }
+  void TearDown() override {
+    server_->stop();
+    thread_.join();  // run() returns once every connection is gone
+  }
+  // Sends `bytes`, half-closes, returns all the server answered (until it closed).
+  std::string exchange(const std::string& bytes, bool half_close = true) {
+    net::io_context ioc;
+    tcp::socket s(ioc);
+    s.connect(server_->local_endpoint());
+    net::write(s, net::buffer(bytes));
+    if (half_close) s.shutdown(tcp::socket::shutdown_send);
+    std::string out;
+    boost::system::error_code ec;
+    net::read(s, net::dynamic_buffer(out), ec);
+    return out;
+  }
+
+  net::io_context ioc_;
+  TokenStore tokens_;
+  Router router_{tokens_};
+  std::unique_ptr<HttpServer> server_;
+  std::thread thread_;
+};
+
+TEST_F(HttpServerTest, RequestCutAfterEveryByteNeverStopsTheServer) {
+  const std::string request = "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  for (size_t n = 0; n < request.size(); ++n) {
+    const std::string answer = exchange(request.substr(0, n));
+    // A prefix is either nothing (closed quietly) or a 400 for a malformed start.
+    EXPECT_TRUE(answer.empty() || answer.rfind("HTTP/1.1 400", 0) == 0) << n << ": " << answer;
+  }
+  EXPECT_EQ(exchange(request).rfind("HTTP/1.1 200", 0), 0u);
+}
+
+TEST_F(HttpServerTest, KeepAliveServesSeveralRequestsOnOneConnection) {
+  const std::string one = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+  const std::string last = "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  const std::string answer = exchange(one + one + last, false);
+  size_t count = 0;
+  for (size_t pos = answer.find("HTTP/1.1 200"); pos != std::string::npos; pos = answer.find("HTTP/1.1 200", pos + 1))
+    ++count;
+  EXPECT_EQ(count, 3u) << answer;
+}
+
+TEST_F(HttpServerTest, LimitsAnswer413And431) {
+  EXPECT_EQ(exchange("PUT /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 65\r\n\r\n" + std::string(65, 'a'))
+                .rfind("HTTP/1.1 413", 0),
+            0u);
+  EXPECT_EQ(exchange("GET /healthz HTTP/1.1\r\nHost: x\r\nX: " + std::string(2000, 'a') + "\r\n\r\n")
+                .rfind("HTTP/1.1 431", 0),
+            0u);
+  EXPECT_EQ(exchange("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").rfind("HTTP/1.1 200", 0), 0u);
+}
+
+TEST_F(HttpServerTest, ClientReadsJsonAndReportsUnreachableServers) {
+  ClientOptions options;
+  options.server = "http://127.0.0.1:" + std::to_string(server_->local_endpoint().port());
+  options.timeout = std::chrono::seconds(5);
+  const auto reply = HttpClient(options).get("/healthz");
+  EXPECT_EQ(reply.status, 200u);
+  EXPECT_NE(reply.body.find("ok"), std::string::npos);
+  EXPECT_EQ(HttpClient(options).get("/nope").status, 404u);
+  ClientOptions ftp;
+  ftp.server = "ftp://x";
+  EXPECT_THROW(HttpClient{ftp}, trellis::Error);
+  options.server = "http://127.0.0.1:1";  // nothing listens there
+  EXPECT_THROW(HttpClient(options).get("/healthz"), trellis::Error);
+}
+
+// A server that promises 100 bytes and sends 10: get_to_file throws, naming the truncation.
+TEST(HttpClientTest, TruncatedBodyIsAnError) {
+  net::io_context ioc;
+  tcp::acceptor acceptor(ioc, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0));
+  std::thread server([&] {
+    tcp::socket s = acceptor.accept();
+    std::string request;
+    boost::system::error_code ec;
+    net::read_until(s, net::dynamic_buffer(request), "\r\n\r\n", ec);
+    const std::string head = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\nETag: \"x\"\r\n\r\n0123456789";
+    net::write(s, net::buffer(head), ec);
+    s.close();
+  });
+  ClientOptions options;
+  options.server = "http://127.0.0.1:" + std::to_string(acceptor.local_endpoint().port());
+  options.timeout = std::chrono::seconds(5);
+  const auto file = std::filesystem::temp_directory_path() / ("trellis-truncated-" + std::to_string(::getpid()));
+  try {
+    HttpClient(options).get_to_file("/f", file);
+    ADD_FAILURE() << "no error";
+  } catch (const trellis::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("truncated"), std::string::npos) << e.what();
+  }
+  server.join();
+  std::filesystem::remove(file);
+}
+
+}  // namespace
+}  // namespace trellis::http
