@@ -74,6 +74,8 @@ class CliTest(unittest.TestCase):
 
     def setUp(self):
         self.tmp = Path(tempfile.mkdtemp(prefix="trellis-cli-"))
+        # Also when a subclass's setUp skips the test (tearDown does not run then).
+        self.addCleanup(shutil.rmtree, self.tmp, True)
         write_jsonl(self.tmp / "train.jsonl", synthetic_rows(300, 1))
         write_jsonl(self.tmp / "dev.jsonl", synthetic_rows(60, 2))
         write_jsonl(self.tmp / "test.jsonl", synthetic_rows(100, 3))
