@@ -1,0 +1,115 @@
+#pragma once
+// The job record, its events and the worker groups that lease jobs.
+//
+// Job state machine (terminal states are final; every change is an event of kind `state`):
+//
+//   queued --lease--> leased --first heartbeat--> running
+//   leased|running --complete--> succeeded
+//   leased|running --fail(retryable, attempts+1 < max_attempts)--> queued   (attempts + 1)
+//   leased|running --fail(not retryable, or attempts+1 >= max_attempts)--> failed (attempts + 1)
+//   leased|running --lease expired, attempts+1 < max_attempts--> queued     (attempts + 1,
+//                                                       error = lease_expired)
+//   leased|running --lease expired, attempts+1 >= max_attempts--> failed   (last error kept)
+//   queued --cancel--> cancelled                                (at once)
+//   leased|running --cancel--> same state, cancel_requested = true; then
+//       heartbeat answers `cancel`; cancelled(job, lease), fail(...) or lease expiry -> cancelled
+//   succeeded | failed | cancelled: final; cancel is a conflict, worker calls are conflicts.
+//
+// `attempts` counts the attempts that ended without success; a job runs at most max_attempts
+// times. A job holds at most one live lease (lease_id, group, expiry), cleared when it leaves
+// leased/running. A complete() that races a cancel request still succeeds (the artifact exists).
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "coordinator/store/clock.h"
+#include "trainer/spec/job_spec.h"
+
+namespace trellis {
+
+enum class JobState { queued, leased, running, succeeded, failed, cancelled };
+
+std::string to_string(JobState s);
+JobState parse_job_state(const std::string& s);  // throws StoreError(invalid) naming the value
+bool is_terminal(JobState s);
+bool is_live(JobState s);  // leased or running: holds a lease
+
+enum class EventKind { state, progress, metrics, error };
+std::string to_string(EventKind k);
+EventKind parse_event_kind(const std::string& s);  // throws StoreError(invalid)
+
+struct JobError {
+  std::string code;     // short machine-readable code, e.g. "lease_expired", "oom"
+  std::string message;  // a sentence for the user
+  friend bool operator==(const JobError&, const JobError&) = default;
+};
+
+struct Job {
+  std::string id;                    // "j-" + 32 hex digits (128 random bits)
+  JobSpec spec;                      // stored as its canonical JSON (to_json)
+  std::string backbone_sha256;       // only groups serving this backbone lease the job
+  JobState state = JobState::queued;
+  int attempts = 0;
+  int max_attempts = 3;
+  int priority = 0;                  // higher first
+  std::optional<std::string> idempotency_key;
+  bool cancel_requested = false;
+  int64_t step = 0;
+  int64_t total_steps = 0;           // 0: unknown yet
+  nlohmann::json metrics = nlohmann::json::object();  // latest metrics reported by the worker
+  std::optional<JobError> error;     // the last error (kept across retries)
+  std::string artifact_ref;          // "task@version" once succeeded
+  Time created_at{};
+  Time updated_at{};
+  std::optional<Time> started_at;    // first time it became running
+  std::optional<Time> finished_at;   // when it reached a terminal state
+  // The live lease (leased/running only).
+  std::string lease_id;
+  std::string lease_group_id;
+  std::optional<Time> lease_expires_at;
+  std::chrono::milliseconds lease_ttl{0};
+  int64_t submit_seq = 0;            // submission order (ties in priority go to the lower one)
+  int64_t last_event_seq = 0;        // the sequence number of the job's latest event
+  friend bool operator==(const Job&, const Job&) = default;
+};
+
+struct JobEvent {
+  std::string job_id;
+  int64_t seq = 0;  // 1, 2, ... per job
+  Time time{};
+  EventKind kind = EventKind::state;
+  nlohmann::json payload;
+  friend bool operator==(const JobEvent&, const JobEvent&) = default;
+};
+
+// A worker group: the ranks that together serve one resident backbone.
+struct Group {
+  std::string id;
+  std::string backbone_name;
+  std::string backbone_sha256;
+  int world_size = 1;
+  std::string host;
+  Time last_seen{};  // set by the store on register, lease and heartbeat
+  friend bool operator==(const Group&, const Group&) = default;
+};
+
+struct Lease {
+  std::string lease_id;  // "l-" + 32 hex digits
+  Job job;
+  Time expires_at{};
+};
+
+enum class HeartbeatReply { proceed, cancel };
+
+// Times are kept to the millisecond (what the database stores).
+Time to_millis(Time t);
+int64_t millis_since_epoch(Time t);
+Time from_millis(int64_t ms);
+
+// "j-"/"l-" + 32 lowercase hex digits from a random 128-bit number.
+std::string new_random_id(const std::string& prefix);
+
+}  // namespace trellis
