@@ -1,5 +1,6 @@
 // trellis predict --adapter DIR [--data FILE]
 #include <fstream>
+#include <map>
 #include <iostream>
 
 #include <ATen/ATen.h>
@@ -109,12 +110,16 @@ CommandAction add_predict_command(CLI::App& app, CliContext& ctx) {
     while (true) {
       std::vector<RawExample> chunk = input.next_chunk(1024);
       if (chunk.empty()) break;
+      // Adapters with the same max_seq_len share one tokenisation of the chunk.
+      std::map<int64_t, EncodedDataset> encoded;
       std::vector<at::Tensor> outputs;
       for (const LoadedArtifact& artifact : artifacts) {
         const JobSpec& spec = artifact.manifest.spec;
-        EncodedDataset data =
-            encode_examples(backbone->tokenizer(), chunk, spec.data.task_type, nullptr, spec.data.max_seq_len, origin);
-        at::Tensor out = infer_outputs(*backbone, artifact.params, data, args->batch_size);
+        auto it = encoded.find(spec.data.max_seq_len);
+        if (it == encoded.end())
+          it = encoded.emplace(spec.data.max_seq_len, encode_examples(backbone->tokenizer(), chunk, spec.data.task_type,
+                                                                      nullptr, spec.data.max_seq_len, origin)).first;
+        at::Tensor out = infer_outputs(*backbone, artifact.params, it->second, args->batch_size);
         if (spec.data.task_type != TaskType::regression) out = at::softmax(out, 1);
         outputs.push_back(out.contiguous());
       }

@@ -149,10 +149,11 @@ int main(int argc, char** argv) {
   const auto job_timeout = std::chrono::milliseconds(static_cast<int64_t>(options.collective_timeout_s * 1000));
   try {
     std::optional<LocalJobSource> source;
+    std::optional<ArtifactRegistry> registry;  // rank 0 publishes
     std::string backbone_name = options.backbone;
     if (rank == 0) {
       // A registry that is missing (or not mounted) is an error now, not after the first job.
-      if (!options.registry.empty()) ArtifactRegistry(RegistryOptions{.root = options.registry});
+      if (!options.registry.empty()) registry.emplace(RegistryOptions{.root = options.registry});
       source.emplace(options);
       if (backbone_name.empty()) backbone_name = source->first_backbone();
     }
@@ -216,10 +217,9 @@ int main(int argc, char** argv) {
       const auto started = std::chrono::steady_clock::now();
       JobOutcome outcome = group->run(*message.job);
       std::optional<ResolvedVersion> published;
-      if (rank == 0 && outcome.state == JobState::succeeded && !options.registry.empty()) {
+      if (registry && outcome.state == JobState::succeeded) {
         try {
-          ArtifactRegistry registry(RegistryOptions{.root = options.registry});
-          published = registry.publish(message.job->spec.task, message.job->out, PublishLineage{.job_id = message.job->id});
+          published = registry->publish(message.job->spec.task, message.job->out, PublishLineage{.job_id = message.job->id});
         } catch (const std::exception& e) {
           outcome.state = JobState::failed;
           outcome.error = std::string("publish: ") + e.what();

@@ -64,13 +64,19 @@ def sha256(path):
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+def skip_unless_set_up(**binaries):
+    """Skips (visibly) a test class whose binaries ({env name: path}) or tiny backbone are missing."""
+    for env, path in binaries.items():
+        if not path or not Path(path).exists():
+            raise unittest.SkipTest(f"{env} is not set (run through ctest)")
+    if not (TINY_CONFIGS / "backbones" / "tiny-bert.json").exists():
+        raise unittest.SkipTest(f"{TINY_CONFIGS} is missing (the reference_data_setup test makes it)")
+
+
 class CliTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        if not BIN or not Path(BIN).exists():
-            raise unittest.SkipTest("TRELLIS_BIN is not set (run through ctest)")
-        if not (TINY_CONFIGS / "backbones" / "tiny-bert.json").exists():
-            raise unittest.SkipTest(f"{TINY_CONFIGS} is missing (the reference_data_setup test makes it)")
+        skip_unless_set_up(TRELLIS_BIN=BIN)
 
     def setUp(self):
         self.tmp = Path(tempfile.mkdtemp(prefix="trellis-cli-"))

@@ -18,7 +18,7 @@ import time
 import unittest
 from pathlib import Path
 
-from test_cli import BIN, TINY_CONFIGS, run, synthetic_rows, write_jsonl
+from test_cli import BIN, TINY_CONFIGS, run, skip_unless_set_up, synthetic_rows, write_jsonl
 
 COORDINATOR = os.environ.get("TRELLIS_COORDINATOR_BIN", "")
 TOKENS = {"user": "user-token-0123456789abcdef", "worker": "worker-token-0123456789abcdef",
@@ -53,10 +53,7 @@ def stop_coordinator(p):
 class CoordinatorAdaptersTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        if not BIN or not Path(BIN).exists() or not COORDINATOR or not Path(COORDINATOR).exists():
-            raise unittest.SkipTest("TRELLIS_BIN / TRELLIS_COORDINATOR_BIN are not set (run through ctest)")
-        if not (TINY_CONFIGS / "backbones" / "tiny-bert.json").exists():
-            raise unittest.SkipTest(f"{TINY_CONFIGS} is missing (the reference_data_setup test makes it)")
+        skip_unless_set_up(TRELLIS_BIN=BIN, TRELLIS_COORDINATOR_BIN=COORDINATOR)
         cls.tmp = Path(tempfile.mkdtemp(prefix="trellis-coordinator-"))
         write_jsonl(cls.tmp / "train.jsonl", synthetic_rows(200, 1))
         write_jsonl(cls.tmp / "dev.jsonl", synthetic_rows(40, 2))

@@ -9,7 +9,7 @@ import tempfile
 import unittest
 from pathlib import Path
 
-from test_cli import BIN, TINY_CONFIGS, run, synthetic_rows, write_jsonl
+from test_cli import BIN, TINY_CONFIGS, run, skip_unless_set_up, synthetic_rows, write_jsonl
 
 WORKER = os.environ.get("TRELLIS_WORKER_BIN", "")
 MPI_ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OMP_NUM_THREADS="1")
@@ -18,10 +18,7 @@ MPI_ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CO
 class RegistryCliTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        if not BIN or not Path(BIN).exists():
-            raise unittest.SkipTest("TRELLIS_BIN is not set (run through ctest)")
-        if not (TINY_CONFIGS / "backbones" / "tiny-bert.json").exists():
-            raise unittest.SkipTest(f"{TINY_CONFIGS} is missing (the reference_data_setup test makes it)")
+        skip_unless_set_up(TRELLIS_BIN=BIN)
         cls.tmp = Path(tempfile.mkdtemp(prefix="trellis-registry-cli-"))
         write_jsonl(cls.tmp / "train.jsonl", synthetic_rows(200, 1))
         write_jsonl(cls.tmp / "dev.jsonl", synthetic_rows(40, 2))

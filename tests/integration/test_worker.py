@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from safetensors.numpy import load_file
 
-from test_cli import TINY_CONFIGS, sha256, synthetic_rows, write_jsonl
+from test_cli import TINY_CONFIGS, sha256, skip_unless_set_up, synthetic_rows, write_jsonl
 
 WORKER = os.environ.get("TRELLIS_WORKER_BIN", "")
 MPIRUN = shutil.which("mpirun")
@@ -52,12 +52,9 @@ def rank_pids(mpirun_pid):
 class WorkerGroupTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        if not WORKER or not Path(WORKER).exists():
-            raise unittest.SkipTest("TRELLIS_WORKER_BIN is not set (run through ctest)")
+        skip_unless_set_up(TRELLIS_WORKER_BIN=WORKER)
         if not MPIRUN:
             raise unittest.SkipTest("mpirun is not installed (cluster/setup.sh installs openmpi-bin)")
-        if not (TINY_CONFIGS / "backbones" / "tiny-bert.json").exists():
-            raise unittest.SkipTest(f"{TINY_CONFIGS} is missing (the reference_data_setup test makes it)")
 
     def setUp(self):
         self.tmp = Path(tempfile.mkdtemp(prefix="trellis-worker-"))

@@ -1,7 +1,5 @@
 #include "trainer/train/job_runner.h"
 
-#include <cstring>
-
 #include <nlohmann/json.hpp>
 
 #include "trainer/artifact/artifact.h"
@@ -11,6 +9,7 @@
 #include "trainer/model/backbone.h"
 #include "trainer/model/tensor_io.h"
 #include "trainer/train/checkpoint.h"
+#include "trainer/train/collectives.h"
 #include "trainer/util/error.h"
 
 #ifndef TRELLIS_VERSION
@@ -38,31 +37,23 @@ std::string job_fingerprint(const PreparedJob& job, const Backbone& backbone) {
   return sha256_hex(j.dump());
 }
 
-// Rank 0's checkpoint file (if any) reaches every rank: its size, then its bytes.
+// Rank 0's checkpoint file (if any) reaches every rank.
 std::optional<TrainingCheckpoint> load_checkpoint_everywhere(const std::filesystem::path& file, Communicator& comm) {
-  std::vector<std::byte> bytes;
-  if (comm.rank() == 0 && std::filesystem::exists(file)) bytes = read_binary_file(file);
-  at::Tensor size = at::tensor({static_cast<int64_t>(bytes.size())}, at::TensorOptions().dtype(at::kLong));
-  comm.broadcast(size, 0);
-  const int64_t n = size.item<int64_t>();
-  if (n == 0) return std::nullopt;
-  at::Tensor buffer = at::empty({n}, at::TensorOptions().dtype(at::kByte));
-  if (comm.rank() == 0) std::memcpy(buffer.data_ptr(), bytes.data(), bytes.size());
-  comm.broadcast(buffer, 0);
-  if (comm.rank() != 0) bytes.assign(static_cast<const std::byte*>(buffer.data_ptr()),
-                                     static_cast<const std::byte*>(buffer.data_ptr()) + n);
-  return parse_checkpoint(std::move(bytes), file.string());
+  std::string bytes;
+  if (comm.rank() == 0 && std::filesystem::exists(file)) {
+    const std::vector<std::byte> raw = read_binary_file(file);
+    bytes.assign(reinterpret_cast<const char*>(raw.data()), raw.size());
+  }
+  bytes = broadcast_bytes(comm, bytes, 0);
+  if (bytes.empty()) return std::nullopt;
+  const auto* data = reinterpret_cast<const std::byte*>(bytes.data());
+  return parse_checkpoint(std::vector<std::byte>(data, data + bytes.size()), file.string());
 }
 
 // Collective: throws unless every rank holds bit-identical task tensors.
 void verify_replicas(const TaskParams& params, Communicator& comm) {
   const std::string mine = sha256_hex(serialize_tensors(params.tensors()));
-  const std::string rank0 = [&] {
-    at::Tensor digest = at::empty({static_cast<int64_t>(mine.size())}, at::TensorOptions().dtype(at::kByte));
-    std::memcpy(digest.data_ptr(), mine.data(), mine.size());
-    comm.broadcast(digest, 0);
-    return std::string(static_cast<const char*>(digest.data_ptr()), mine.size());
-  }();
+  const std::string rank0 = broadcast_bytes(comm, mine, 0);
   at::Tensor mismatches = at::tensor({mine == rank0 ? 0 : 1}, at::TensorOptions().dtype(at::kInt));
   comm.allreduce_sum(mismatches);
   if (const int n = mismatches.item<int>(); n > 0)

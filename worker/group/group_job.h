@@ -5,6 +5,7 @@
 #include <string>
 
 #include "trainer/spec/job_spec.h"
+#include "trainer/train/collectives.h"  // broadcast_bytes
 
 namespace trellis {
 
@@ -22,8 +23,6 @@ struct GroupMessage {
   std::optional<GroupJob> job;
 };
 
-// Collective. `root`'s bytes reach every rank (others' input is ignored); returns them.
-std::string broadcast_bytes(Communicator& comm, const std::string& bytes, int root);
 // Collective. Rank 0's `message` reaches every rank (others' input is ignored); returns it.
 GroupMessage broadcast_message(Communicator& comm, const GroupMessage& message);
 // The cereal binary bytes of a message and back (exposed for tests).

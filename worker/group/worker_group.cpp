@@ -56,10 +56,9 @@ JobOutcome WorkerGroup::run(const GroupJob& job) {
   options.checkpoint_file = job.checkpoint_file;
   options.callbacks.checkpoint_every = job.checkpoint_file.empty() ? 0 : options_.checkpoint_every;
   if (rank == 0 && options_.log_progress) log_progress_to_stderr(options.callbacks, "[" + job.id + "] ");
-  options.callbacks.step_every = options_.log_every;
   const auto report = options.callbacks.on_step;
   bool first_step = true;
-  options.callbacks.step_every = 1;
+  options.callbacks.step_every = 1;  // every step: the first one is timed; progress is thinned below
   options.callbacks.on_step = [&, report](const StepReport& r) {
     if (first_step) {
       outcome.seconds_to_first_step = std::chrono::duration<double>(clock::now() - start).count();
