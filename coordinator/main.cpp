@@ -1,9 +1,13 @@
-// trellis-coordinator: the control plane's HTTP API (so far: the adapter registry).
-// Parse options -> build (registry, tokens, router, server) -> run -> stop on SIGINT/SIGTERM.
+// trellis-coordinator: the control plane's HTTP API: the job queue (SQLite), uploaded data files,
+// the worker protocol and the adapter registry (PROTOCOL.md in coordinator/api/).
+// Parse options -> build (registry, store, files, tokens, router, server) -> run (with a lease
+// expiry timer) -> stop on SIGINT/SIGTERM.
 #include <chrono>
 #include <cstdlib>
 #include <iostream>
 #include <thread>
+
+#include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -11,6 +15,9 @@
 #include <nlohmann/json.hpp>
 
 #include "coordinator/api/adapter_routes.h"
+#include "coordinator/api/job_api.h"
+#include "coordinator/api/metrics.h"
+#include "coordinator/store/sqlite_job_store.h"
 #include "coordinator/http/http_server.h"
 #include "coordinator/registry/artifact_registry.h"
 #include "trainer/util/error.h"
@@ -21,7 +28,12 @@ struct Options {
   std::string listen = "127.0.0.1:8080";
   std::string registry;
   std::string auth_config;
-  std::size_t max_body_bytes = 1 << 20;
+  std::string state_dir;
+  std::vector<std::string> config_dirs;
+  double lease_ttl_s = 30;
+  double heartbeat_s = 5;
+  int max_attempts = 3;
+  std::size_t max_body_bytes = 64u << 20;
   int threads = 2;
   int grace_seconds = 10;
 };
@@ -42,6 +54,19 @@ trellis::http::ServerOptions server_options(const Options& o) {
   return s;
 }
 
+// Idle keep-alive connections and long-polls each hold a descriptor: use the hard limit.
+void raise_open_file_limit() {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &lim);
+  }
+}
+
+std::chrono::milliseconds millis(double seconds) {
+  return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
+}
+
 int serve(const Options& o) {
   namespace net = boost::asio;
   trellis::RegistryOptions registry_options;
@@ -50,12 +75,51 @@ int serve(const Options& o) {
   const trellis::SweepReport swept = registry.sweep_staging();
   for (const auto& f : swept.failures) std::cerr << "trellis-coordinator: sweep: " << f << "\n";
   const trellis::http::TokenStore tokens = trellis::http::TokenStore::from_file(o.auth_config);
-  trellis::http::Router router(tokens);
-  trellis::api::add_health_route(router);
-  trellis::api::add_adapter_routes(router, registry);
+  std::vector<std::string> warnings;
+  std::vector<std::filesystem::path> config_dirs(o.config_dirs.begin(), o.config_dirs.end());
+  const auto backbones = trellis::api::BackboneCatalog::from_config_dirs(config_dirs, &warnings);
+  for (const auto& w : warnings) std::cerr << "trellis-coordinator: " << w << "\n";
+  const std::filesystem::path state_dir(o.state_dir);
+  std::filesystem::create_directories(state_dir);
+  trellis::SystemClock clock;
+  trellis::SqliteJobStore store(state_dir / "jobs.db", clock);
+  trellis::api::FileStore files(state_dir / "files");
+  raise_open_file_limit();
 
   net::io_context ioc;
+  trellis::api::ChangeFeed feed(ioc.get_executor());
+  trellis::api::JobApi api{store, files, feed, backbones, millis(o.lease_ttl_s), millis(o.heartbeat_s), o.max_attempts};
+  trellis::api::RequestMetrics request_metrics;
+  trellis::http::Router router(tokens);
+  router.set_observer([&request_metrics](const std::string& route, trellis::http::beast_http::verb method,
+                                         unsigned status, double seconds) {
+    request_metrics.observe(route, method, status, seconds);
+  });
+  trellis::api::add_health_route(router);
+  trellis::api::add_adapter_routes(router, registry);
+  trellis::api::add_file_routes(router, api);
+  trellis::api::add_job_routes(router, api);
+  trellis::api::add_worker_routes(router, api);
+  trellis::api::add_metrics_route(router, api, request_metrics, 3 * api.lease_ttl);
   trellis::http::HttpServer server(ioc, server_options(o), router);
+
+  // Lease expiry: jobs of groups that stopped heart-beating go back to the queue.
+  net::steady_timer expiry(ioc);
+  bool stopping = false;
+  std::function<void()> expire_loop = [&] {
+    expiry.expires_after(std::chrono::milliseconds(500));
+    expiry.async_wait([&](boost::system::error_code ec) {
+      if (ec || stopping) return;
+      try {
+        for (const auto& id : trellis::api::expire_leases(api, clock.now()))
+          std::cerr << "trellis-coordinator: lease of " << id << " expired\n";
+      } catch (const std::exception& e) {
+        std::cerr << "trellis-coordinator: lease expiry: " << e.what() << "\n";
+      }
+      expire_loop();
+    });
+  };
+  expire_loop();
   net::signal_set signals(ioc, SIGINT, SIGTERM);
   net::steady_timer drain(ioc);
   std::function<void(std::chrono::steady_clock::time_point)> wait_drained;
@@ -66,6 +130,8 @@ int serve(const Options& o) {
   };
   signals.async_wait([&](boost::system::error_code ec, int) {
     if (ec) return;
+    stopping = true;
+    expiry.cancel();
     server.stop();
     wait_drained(std::chrono::steady_clock::now() + std::chrono::seconds(o.grace_seconds));
   });
@@ -73,7 +139,8 @@ int serve(const Options& o) {
   const auto ep = server.local_endpoint();
   std::cout << nlohmann::json{{"listening", ep.address().to_string() + ":" + std::to_string(ep.port())},
                               {"address", ep.address().to_string()}, {"port", ep.port()},
-                              {"registry", registry.root().string()}, {"swept", swept.removed.size()}}
+                              {"registry", registry.root().string()}, {"swept", swept.removed.size()},
+                              {"state_dir", state_dir.string()}, {"backbones", backbones.names()}}
                    .dump()
             << std::endl;
   std::vector<std::thread> pool;
@@ -87,12 +154,26 @@ int serve(const Options& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"trellis-coordinator: the Trellis control plane's HTTP API (adapter registry)"};
+  CLI::App app{"trellis-coordinator: the Trellis control plane: job queue, worker protocol, adapter registry"};
   Options o;
   app.add_option("--listen", o.listen, "HOST:PORT to listen on (port 0: an ephemeral port)")->capture_default_str();
   app.add_option("--registry", o.registry, "Adapter registry root")->required();
   app.add_option("--auth-config", o.auth_config, "JSON file: {\"tokens\": [{\"token\": ..., \"role\": user|worker|admin}]}")
       ->required();
+  app.add_option("--state-dir", o.state_dir, "Directory for the job database (jobs.db) and uploaded files (files/)")
+      ->required();
+  o.config_dirs = {TRELLIS_DEFAULT_CONFIG_DIR};
+  app.add_option("--config-dir", o.config_dirs, "Directories holding backbones/<name>.json: the backbones served")
+      ->capture_default_str();
+  app.add_option("--lease-ttl", o.lease_ttl_s, "Seconds a lease lives without a heartbeat")
+      ->capture_default_str()
+      ->check(CLI::Range(0.2, 3600.0));
+  app.add_option("--heartbeat", o.heartbeat_s, "Seconds between a group's heartbeats (told to groups)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.05, 600.0));
+  app.add_option("--max-attempts", o.max_attempts, "Default attempts per job (a job's max_attempts overrides)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100));
   app.add_option("--max-body-bytes", o.max_body_bytes, "Largest request body (413 above)")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);

@@ -1,5 +1,6 @@
 #include "coordinator/http/http_client.h"
 
+#include <map>
 #include <optional>
 
 #include <boost/asio/connect.hpp>
@@ -49,6 +50,9 @@ namespace {
 struct Exchange {
   const ClientOptions& options;
   std::string host, port, target;
+  bhttp::verb method = bhttp::verb::get;
+  const std::string* body = nullptr;                          // sent when not null
+  const std::map<std::string, std::string>* headers = nullptr;  // extra request headers
 
   template <typename ReadBody>
   ClientReply run(ReadBody&& read_body) const {
@@ -57,10 +61,17 @@ struct Exchange {
     const std::string where = options.server + target;
     beast::error_code result;
     tcp::resolver resolver(ioc);
-    bhttp::request<bhttp::empty_body> req{bhttp::verb::get, target, 11};
+    bhttp::request<bhttp::string_body> req{method, target, 11};
     req.set(bhttp::field::host, host);
     req.set(bhttp::field::user_agent, "trellis");
     if (!options.token.empty()) req.set(bhttp::field::authorization, "Bearer " + options.token);
+    if (body) req.set(bhttp::field::content_type, "application/json");
+    if (headers)
+      for (const auto& [name, value] : *headers) req.set(name, value);
+    if (body) {
+      req.body() = *body;
+      req.prepare_payload();
+    }
     beast::flat_buffer buffer;
     ClientReply reply;
     std::optional<bhttp::response_parser<bhttp::empty_body>> header;
@@ -116,6 +127,15 @@ void read_string_body(beast::tcp_stream& stream, beast::flat_buffer& buffer, Hea
 
 ClientReply HttpClient::get(const std::string& target) const {
   Exchange ex{options_, host_, port_, prefix_ + target};
+  return ex.run([&](beast::tcp_stream& stream, beast::flat_buffer& buffer, auto& header, ClientReply& reply,
+                    beast::error_code& result) {
+    read_string_body(stream, buffer, header, reply, result, 16u << 20);
+  });
+}
+
+ClientReply HttpClient::post(const std::string& target, const std::string& body,
+                             const std::map<std::string, std::string>& headers) const {
+  Exchange ex{options_, host_, port_, prefix_ + target, bhttp::verb::post, &body, &headers};
   return ex.run([&](beast::tcp_stream& stream, beast::flat_buffer& buffer, auto& header, ClientReply& reply,
                     beast::error_code& result) {
     read_string_body(stream, buffer, header, reply, result, 16u << 20);

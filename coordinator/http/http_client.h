@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <string>
 
 namespace trellis::http {
@@ -29,6 +30,10 @@ class HttpClient {
   explicit HttpClient(ClientOptions options);  // throws trellis::Error for a bad server URL
   // GET target (e.g. "/v1/adapters/sent/3"): the whole body (up to 16 MiB).
   ClientReply get(const std::string& target) const;
+  // POST target with `body` (Content-Type application/json unless `headers` says otherwise) and
+  // extra headers (e.g. Idempotency-Key): the whole reply body (up to 16 MiB).
+  ClientReply post(const std::string& target, const std::string& body,
+                   const std::map<std::string, std::string>& headers = {}) const;
   // GET target; a 200 body is written to `file` (created or truncated) as it arrives, with no
   // more and no fewer bytes than Content-Length (a truncated body is an error).
   ClientReply get_to_file(const std::string& target, const std::filesystem::path& file) const;

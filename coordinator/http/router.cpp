@@ -1,6 +1,9 @@
 #include "coordinator/http/router.h"
 
+#include <atomic>
+#include <chrono>
 #include <exception>
+#include <future>
 
 #include "coordinator/http/json_response.h"
 
@@ -53,35 +56,54 @@ std::optional<std::string> percent_decode(std::string_view text, bool plus_is_sp
 }
 
 void Router::add(beast_http::verb method, std::string pattern, std::set<Role> roles, Handler handler) {
-  Route route{method, {}, std::move(roles), std::move(handler)};
+  Route route{method, {}, std::move(roles), std::move(handler), {}, pattern};
+  for (std::string_view s : split(std::string_view(pattern).substr(1), '/')) route.segments.emplace_back(s);
+  routes_.push_back(std::move(route));
+}
+
+void Router::add_async(beast_http::verb method, std::string pattern, std::set<Role> roles, AsyncHandler handler) {
+  Route route{method, {}, std::move(roles), {}, std::move(handler), pattern};
   for (std::string_view s : split(std::string_view(pattern).substr(1), '/')) route.segments.emplace_back(s);
   routes_.push_back(std::move(route));
 }
 
 Response Router::handle(const Request& req) const {
+  auto promise = std::make_shared<std::promise<Response>>();
+  auto future = promise->get_future();
+  dispatch(req, [promise](Response r) { promise->set_value(std::move(r)); });
+  return future.get();
+}
+
+Router::Match Router::match(const Request& req) const {
+  Match m;
   const std::string_view target(req.target().data(), req.target().size());
-  if (target.empty() || target.front() != '/')
-    return error_response(req, beast_http::status::bad_request, "invalid", "the request target must be a path");
+  if (target.empty() || target.front() != '/') {
+    m.error = error_response(req, beast_http::status::bad_request, "invalid", "the request target must be a path");
+    return m;
+  }
   const size_t q = target.find('?');
   const std::string_view path = target.substr(0, q);
-  RouteContext ctx;
   if (q != std::string_view::npos) {
     for (std::string_view pair : split(target.substr(q + 1), '&')) {
       if (pair.empty()) continue;
       const size_t eq = pair.find('=');
       auto key = percent_decode(pair.substr(0, eq), true);
       auto value = percent_decode(eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1), true);
-      if (!key || !value)
-        return error_response(req, beast_http::status::bad_request, "invalid", "bad %-escape in the query");
-      ctx.query[*key] = *value;
+      if (!key || !value) {
+        m.error = error_response(req, beast_http::status::bad_request, "invalid", "bad %-escape in the query");
+        return m;
+      }
+      m.ctx.query[*key] = *value;
     }
   }
   std::vector<std::string> segments;
   for (std::string_view raw : split(path.substr(1), '/')) {
     auto decoded = percent_decode(raw);
-    if (!decoded || decoded->find('/') != std::string::npos || decoded->find('\0') != std::string::npos)
-      return error_response(req, beast_http::status::bad_request, "invalid",
-                            "bad path segment (a bad %-escape, or an encoded '/' or NUL)");
+    if (!decoded || decoded->find('/') != std::string::npos || decoded->find('\0') != std::string::npos) {
+      m.error = error_response(req, beast_http::status::bad_request, "invalid",
+                               "bad path segment (a bad %-escape, or an encoded '/' or NUL)");
+      return m;
+    }
     segments.push_back(std::move(*decoded));
   }
 
@@ -89,38 +111,72 @@ Response Router::handle(const Request& req) const {
   for (const Route& route : routes_) {
     if (route.segments.size() != segments.size()) continue;
     PathParams params;
-    bool match = true;
-    for (size_t i = 0; i < segments.size() && match; ++i) {
+    bool matched = true;
+    for (size_t i = 0; i < segments.size() && matched; ++i) {
       const std::string& want = route.segments[i];
       if (want.size() > 2 && want.front() == '{' && want.back() == '}') {
-        if (segments[i].empty()) match = false;
+        if (segments[i].empty()) matched = false;
         else params[want.substr(1, want.size() - 2)] = segments[i];
       } else if (want != segments[i]) {
-        match = false;
+        matched = false;
       }
     }
-    if (!match) continue;
+    if (!matched) continue;
     if (route.method != req.method()) {
       const auto name = beast_http::to_string(route.method);
       allow += (allow.empty() ? "" : ", ") + std::string(name.data(), name.size());
       continue;
     }
-    if (!route.roles.empty())
-      if (auto denied = tokens_.check(req, route.roles)) return std::move(*denied);
-    ctx.params = std::move(params);
-    try {
-      return route.handler(req, ctx);
-    } catch (const std::exception& e) {
-      return error_response(req, beast_http::status::internal_server_error, "internal", e.what());
-    }
+    m.route = &route;
+    m.ctx.params = std::move(params);
+    return m;
   }
   if (!allow.empty()) {
     auto res = error_response(req, beast_http::status::method_not_allowed, "method_not_allowed",
                               "method not allowed here (allowed: " + allow + ")");
     res.set(beast_http::field::allow, allow);
-    return res;
+    m.error = std::move(res);
+    return m;
   }
-  return error_response(req, beast_http::status::not_found, "not_found", "no such endpoint: " + std::string(path));
+  m.error = error_response(req, beast_http::status::not_found, "not_found", "no such endpoint: " + std::string(path));
+  return m;
+}
+
+void Router::dispatch(const Request& req, Responder done) const {
+  Match m = match(req);
+  if (observer_) {
+    done = [inner = std::move(done), observer = &observer_, start = std::chrono::steady_clock::now(),
+            method = req.method(), route = m.route ? m.route->pattern : std::string("unmatched")](Response r) {
+      const unsigned status = static_cast<unsigned>(status_of(r));
+      inner(std::move(r));
+      (*observer)(route, method, status,
+                  std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    };
+  }
+  if (m.error) return done(std::move(*m.error));
+  const Route& route = *m.route;
+  if (!route.roles.empty())
+    if (auto denied = tokens_.check(req, route.roles)) return done(std::move(*denied));
+  if (route.handler) {
+    Response response = [&]() -> Response {
+      try {
+        return route.handler(req, m.ctx);
+      } catch (const std::exception& e) {
+        return error_response(req, beast_http::status::internal_server_error, "internal", e.what());
+      }
+    }();
+    return done(std::move(response));
+  }
+  // Exactly one answer even if the handler throws after answering.
+  auto answered = std::make_shared<std::atomic<bool>>(false);
+  Responder once = [answered, done = std::move(done)](Response r) {
+    if (!answered->exchange(true)) done(std::move(r));
+  };
+  try {
+    route.async_handler(req, std::move(m.ctx), once);
+  } catch (const std::exception& e) {
+    once(error_response(req, beast_http::status::internal_server_error, "internal", e.what()));
+  }
 }
 
 }  // namespace trellis::http

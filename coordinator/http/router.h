@@ -10,6 +10,7 @@
 //
 // Thread-safety: add() before serving; handle() is then const and may run on any thread.
 #include <functional>
+#include <memory>
 #include <map>
 #include <optional>
 #include <set>
@@ -28,6 +29,16 @@ struct RouteContext {
 };
 
 using Handler = std::function<Response(const Request&, const RouteContext&)>;
+// Completes a request. Call exactly once, from any thread (the server hops to the connection's
+// strand). Copyable; holds the connection alive until called.
+using Responder = std::function<void(Response)>;
+// An asynchronous handler (long-polls): owns the request copy it needs, answers through `done`
+// later. It may also call `done` before returning. Exceptions thrown before it returns become 500.
+using AsyncHandler = std::function<void(const Request&, RouteContext, Responder done)>;
+// Called once per answered request with the route's pattern ("unmatched" when none), the status
+// and the seconds from dispatch to the response. Must be thread-safe.
+using RequestObserver =
+    std::function<void(const std::string& route, beast_http::verb method, unsigned status, double seconds)>;
 
 class Router {
  public:
@@ -37,18 +48,34 @@ class Router {
 
   // `roles` empty: no authentication (e.g. /healthz).
   void add(beast_http::verb method, std::string pattern, std::set<Role> roles, Handler handler);
+  void add_async(beast_http::verb method, std::string pattern, std::set<Role> roles, AsyncHandler handler);
+  void set_observer(RequestObserver observer) { observer_ = std::move(observer); }
 
+  // Synchronous dispatch (tests; an asynchronous route blocks this thread until it answers, so
+  // never call it on a thread the answer needs).
   Response handle(const Request& req) const;
+  // The server's entry point: answers through `done` (at once for synchronous routes).
+  void dispatch(const Request& req, Responder done) const;
 
  private:
   struct Route {
     beast_http::verb method;
     std::vector<std::string> segments;  // "{x}" for parameters
     std::set<Role> roles;
-    Handler handler;
+    Handler handler;        // one of handler / async_handler is set
+    AsyncHandler async_handler;
+    std::string pattern;
   };
+  struct Match {
+    const Route* route = nullptr;       // null: `error` says why
+    RouteContext ctx;
+    std::optional<StringResponse> error;
+  };
+  Match match(const Request& req) const;
+
   const TokenStore& tokens_;
   std::vector<Route> routes_;
+  RequestObserver observer_;
 };
 
 // Percent-decoding of one path segment or query component ('+' is a space only in queries).

@@ -156,6 +156,17 @@ Job BasicJobStore::get(const std::string& job_id) {
   return must_load(job_id);
 }
 
+StoreStats BasicJobStore::stats(Time active_since) {
+  std::lock_guard lock(mutex_);
+  StoreStats out;
+  for (JobState s : {JobState::queued, JobState::leased, JobState::running, JobState::succeeded, JobState::failed,
+                     JobState::cancelled})
+    out.jobs_by_state[s] = 0;
+  for (const auto& [state, n] : count_jobs_by_state()) out.jobs_by_state[state] = n;
+  out.groups_active = count_groups_seen_since(to_millis(active_since));
+  return out;
+}
+
 std::vector<Job> BasicJobStore::list(const ListQuery& query) {
   check_limit(query.limit);
   std::lock_guard lock(mutex_);

@@ -36,6 +36,7 @@ class BasicJobStore : public JobStore {
            bool retryable) override;
   Job cancelled(const std::string& job_id, const std::string& lease_id) override;
   std::vector<std::string> expire_leases(Time now) override;
+  StoreStats stats(Time active_since) override;
 
  protected:
   virtual void begin() = 0;
@@ -60,6 +61,8 @@ class BasicJobStore : public JobStore {
   virtual std::vector<std::string> expired_jobs(Time now) = 0;
   virtual std::optional<Group> load_group(const std::string& group_id) = 0;
   virtual void save_group(const Group& group) = 0;  // insert or replace
+  virtual std::map<JobState, int64_t> count_jobs_by_state() = 0;  // states without jobs may be absent
+  virtual int64_t count_groups_seen_since(Time t) = 0;
 
  private:
   Time now() const { return to_millis(clock_.now()); }

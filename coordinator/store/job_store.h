@@ -12,6 +12,7 @@
 //  - Time comes from the Clock given at construction, except expire_leases(now).
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -28,6 +29,12 @@ struct SubmitRequest {
   int priority = 0;
   int max_attempts = 3;                         // >= 1
   std::optional<std::string> idempotency_key;   // non-empty when present
+};
+
+// Counts for monitoring (/metrics).
+struct StoreStats {
+  std::map<JobState, int64_t> jobs_by_state;  // every state, zero included
+  int64_t groups_active = 0;                   // groups seen at or after `active_since`
 };
 
 struct SubmitResult {
@@ -85,6 +92,8 @@ class JobStore {
   // Every live job whose lease expired at or before `now` goes back to queued with attempts + 1
   // (failed past max_attempts; cancelled if cancel was requested). Returns the jobs' ids.
   virtual std::vector<std::string> expire_leases(Time now) = 0;
+
+  virtual StoreStats stats(Time active_since) = 0;
 };
 
 }  // namespace trellis

@@ -90,4 +90,16 @@ std::optional<Group> MemoryJobStore::load_group(const std::string& group_id) {
 
 void MemoryJobStore::save_group(const Group& group) { groups_[group.id] = group; }
 
+std::map<JobState, int64_t> MemoryJobStore::count_jobs_by_state() {
+  std::map<JobState, int64_t> out;
+  for (const auto& [seq, job] : jobs_) ++out[job.state];
+  return out;
+}
+
+int64_t MemoryJobStore::count_groups_seen_since(Time t) {
+  int64_t n = 0;
+  for (const auto& [id, g] : groups_) n += g.last_seen >= t;
+  return n;
+}
+
 }  // namespace trellis

@@ -29,6 +29,8 @@ class MemoryJobStore : public BasicJobStore {
   std::vector<std::string> expired_jobs(Time now) override;
   std::optional<Group> load_group(const std::string& group_id) override;
   void save_group(const Group& group) override;
+  std::map<JobState, int64_t> count_jobs_by_state() override;
+  int64_t count_groups_seen_since(Time t) override;
 
  private:
   std::map<int64_t, Job> jobs_;                         // by submit_seq

@@ -300,4 +300,18 @@ void SqliteJobStore::save_group(const Group& g) {
   q->step();
 }
 
+std::map<JobState, int64_t> SqliteJobStore::count_jobs_by_state() {
+  std::map<JobState, int64_t> out;
+  auto q = db_->query("SELECT state, COUNT(*) FROM jobs GROUP BY state");
+  while (q->step()) out[parse_job_state(q->text(0))] = q->int64(1);
+  return out;
+}
+
+int64_t SqliteJobStore::count_groups_seen_since(Time t) {
+  auto q = db_->query("SELECT COUNT(*) FROM groups WHERE last_seen >= ?");
+  q->bind(1, millis_since_epoch(t));
+  q->step();
+  return q->int64(0);
+}
+
 }  // namespace trellis

@@ -1,0 +1,45 @@
+#pragma once
+// Helpers shared by the job and worker routes: request bodies and query parameters checked
+// field by field, and the mapping of errors to responses.
+//   BadRequest -> 400 "invalid" with the message (which names the field);
+//   StoreError -> invalid 400, not_found 404, conflict 409, io 500.
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "coordinator/http/router.h"
+#include "trainer/util/error.h"
+
+namespace trellis::api {
+
+class BadRequest : public Error {
+ public:
+  using Error::Error;
+};
+
+// The body as a JSON object; BadRequest with the parse position, or when it is not an object.
+nlohmann::json body_object(const http::Request& req);
+// Typed fields of an object; `where` names it in errors ("field 'step'").
+std::string string_field(const nlohmann::json& obj, const std::string& name);
+std::optional<std::string> optional_string_field(const nlohmann::json& obj, const std::string& name);
+int64_t int_field(const nlohmann::json& obj, const std::string& name, int64_t min, int64_t max);
+std::optional<int64_t> optional_int_field(const nlohmann::json& obj, const std::string& name, int64_t min, int64_t max);
+bool bool_field(const nlohmann::json& obj, const std::string& name);
+// Refuses any key not in `allowed` (BadRequest naming it).
+void only_fields(const nlohmann::json& obj, std::initializer_list<const char*> allowed, const std::string& what);
+
+// Query parameters: absent -> nullopt; present but not an integer (or out of range) -> BadRequest.
+std::optional<int64_t> query_int(const http::RouteContext& ctx, const std::string& name, int64_t min, int64_t max);
+std::optional<double> query_seconds(const http::RouteContext& ctx, const std::string& name, double max);
+
+// Runs `f`, turning BadRequest and StoreError into their responses (other exceptions propagate:
+// the router answers 500).
+http::Response guarded(const http::Request& req, const std::function<http::Response()>& f);
+http::StringResponse no_content(const http::Request& req);
+
+// "j-" + 32 lowercase hex digits.
+bool valid_job_id(const std::string& id);
+bool valid_group_id(const std::string& id);  // "g-" + 32 lowercase hex digits
+
+}  // namespace trellis::api

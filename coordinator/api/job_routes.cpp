@@ -1,0 +1,175 @@
+// The user's job routes (PROTOCOL.md): submit, list, get, cancel, events (long-poll).
+#include "coordinator/api/api_request.h"
+#include "coordinator/api/job_api.h"
+#include "coordinator/api/job_json.h"
+#include "coordinator/http/json_response.h"
+#include "coordinator/store/store_error.h"
+#include "trainer/spec/job_spec.h"
+
+namespace trellis::api {
+
+namespace bh = http::beast_http;
+using http::Role;
+
+std::string job_topic(const std::string& job_id) { return "job/" + job_id; }
+std::string backbone_topic(const std::string& backbone_sha256) { return "backbone/" + backbone_sha256; }
+
+namespace {
+
+// A data reference must be an uploaded file: returns "file:<id>" or throws BadRequest.
+std::string checked_file_reference(const FileStore& files, const std::string& field, const std::string& value) {
+  auto id = file_id_of_reference(value);
+  if (!id)
+    throw BadRequest("job: field '" + field + "' must be a file id (\"file:<sha256>\" from POST /v1/files), got '" +
+                     value.substr(0, 200) + "': the coordinator does not read paths");
+  if (!files.find(*id)) throw BadRequest("job: field '" + field + "': unknown file id " + *id + " (upload it first)");
+  return "file:" + *id;
+}
+
+bool valid_idempotency_key(const std::string& key) {
+  if (key.empty() || key.size() > 128) return false;
+  for (unsigned char c : key)
+    if (c < 0x21 || c > 0x7e) return false;
+  return true;
+}
+
+SubmitRequest submit_request(const JobApi& api, const http::Request& req) {
+  const nlohmann::json body = body_object(req);
+  SubmitRequest request;
+  request.max_attempts = api.default_max_attempts;
+  nlohmann::json spec_json = body;
+  if (body.contains("spec")) {  // the envelope form
+    only_fields(body, {"spec", "priority", "max_attempts"}, "request body");
+    spec_json = body["spec"];
+    if (!spec_json.is_object()) throw BadRequest("field 'spec' must be a JSON object (the job spec)");
+    request.priority = static_cast<int>(optional_int_field(body, "priority", -1000, 1000).value_or(0));
+    request.max_attempts =
+        static_cast<int>(optional_int_field(body, "max_attempts", 1, 100).value_or(api.default_max_attempts));
+  }
+  try {
+    request.spec = parse_job_spec(spec_json, "job");
+  } catch (const Error& e) {
+    throw BadRequest(e.what());
+  }
+  request.spec.data.train = checked_file_reference(api.files, "data.train", request.spec.data.train);
+  if (request.spec.data.validation)
+    request.spec.data.validation = checked_file_reference(api.files, "data.validation", *request.spec.data.validation);
+  auto sha = api.backbones.sha256_of(request.spec.backbone);
+  if (!sha)
+    throw BadRequest("job: field 'backbone': unknown backbone '" + request.spec.backbone.substr(0, 100) +
+                     "' (served: " + api.backbones.names_joined() + ")");
+  request.backbone_sha256 = *sha;
+  if (auto it = req.find("Idempotency-Key"); it != req.end()) {
+    const std::string key(it->value());
+    if (!valid_idempotency_key(key))
+      throw BadRequest("header 'Idempotency-Key' must be 1 to 128 printable ASCII characters without spaces");
+    request.idempotency_key = key;
+  }
+  return request;
+}
+
+nlohmann::json job_json(JobApi& api, const Job& job) {
+  return job_to_json(job, job.state == JobState::queued ? api.store.queue_position(job.id) : std::nullopt);
+}
+
+Job existing_job(JobApi& api, const std::string& id) {
+  if (!valid_job_id(id)) throw StoreError(StoreErrorKind::not_found, "no job '" + id.substr(0, 80) + "'");
+  return api.store.get(id);
+}
+
+}  // namespace
+
+void add_job_routes(http::Router& router, JobApi& api) {
+  const std::set<Role> users{Role::user, Role::admin};
+
+  router.add(bh::verb::post, "/v1/jobs", users, [&api](const http::Request& req, const http::RouteContext&) {
+    return guarded(req, [&]() -> http::Response {
+      const SubmitResult result = api.store.submit(submit_request(api, req));
+      if (result.created) api.feed.notify(backbone_topic(result.job.backbone_sha256));
+      auto res = http::json_response(req, result.created ? bh::status::created : bh::status::ok, job_json(api, result.job));
+      res.set(bh::field::location, "/v1/jobs/" + result.job.id);
+      return res;
+    });
+  });
+
+  router.add(bh::verb::get, "/v1/jobs", users, [&api](const http::Request& req, const http::RouteContext& ctx) {
+    return guarded(req, [&]() -> http::Response {
+      ListQuery query;
+      if (auto it = ctx.query.find("state"); it != ctx.query.end() && !it->second.empty())
+        query.state = parse_job_state(it->second);
+      if (auto it = ctx.query.find("task"); it != ctx.query.end() && !it->second.empty()) {
+        if (!valid_task_name(it->second))
+          throw BadRequest("query parameter 'task' must match [a-z0-9][a-z0-9._-]{0,63}");
+        query.task = it->second;
+      }
+      query.limit = static_cast<int>(query_int(ctx, "limit", 1, 1000).value_or(100));
+      if (auto it = ctx.query.find("after"); it != ctx.query.end() && !it->second.empty()) {
+        if (!valid_job_id(it->second)) throw BadRequest("query parameter 'after' must be a job id");
+        query.after = it->second;
+      }
+      nlohmann::json jobs = nlohmann::json::array();
+      const std::vector<Job> found = api.store.list(query);
+      for (const Job& job : found) jobs.push_back(job_json(api, job));
+      const bool more = static_cast<int>(found.size()) == query.limit;
+      return http::json_response(req, bh::status::ok,
+                                 {{"jobs", jobs}, {"next", more ? nlohmann::json(found.back().id) : nlohmann::json()}});
+    });
+  });
+
+  router.add(bh::verb::get, "/v1/jobs/{id}", users, [&api](const http::Request& req, const http::RouteContext& ctx) {
+    return guarded(req, [&]() -> http::Response {
+      return http::json_response(req, bh::status::ok, job_json(api, existing_job(api, ctx.params.at("id"))));
+    });
+  });
+
+  router.add(bh::verb::post, "/v1/jobs/{id}/cancel", users,
+             [&api](const http::Request& req, const http::RouteContext& ctx) {
+               return guarded(req, [&]() -> http::Response {
+                 existing_job(api, ctx.params.at("id"));
+                 const Job job = api.store.cancel(ctx.params.at("id"));
+                 api.feed.notify(job_topic(job.id));
+                 return http::json_response(req, bh::status::ok, job_json(api, job));
+               });
+             });
+
+  router.add_async(
+      bh::verb::get, "/v1/jobs/{id}/events", users,
+      [&api](const http::Request& req_in, http::RouteContext ctx, http::Responder done) {
+        auto req = std::make_shared<http::Request>(req_in);
+        req->body().clear();
+        int64_t after = 0;
+        double wait = 0;
+        std::string id = ctx.params.at("id");
+        http::Response early = guarded(*req, [&]() -> http::Response {
+          existing_job(api, id);
+          after = query_int(ctx, "after", 0, INT64_MAX).value_or(0);
+          wait = query_seconds(ctx, "wait", static_cast<double>(api.max_wait.count())).value_or(0);
+          return no_content(*req);
+        });
+        if (http::status_of(early) != bh::status::no_content) return done(std::move(early));
+        const auto deadline = std::chrono::steady_clock::now() +
+                              std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                  std::chrono::duration<double>(wait));
+        api.feed.wait(
+            job_topic(id), deadline,
+            [&api, req, id, after](bool final) -> std::optional<http::Response> {
+              // 204 inside means "nothing yet": keep waiting.
+              http::Response answer = guarded(*req, [&]() -> http::Response {
+                const std::vector<JobEvent> events = api.store.events(id, after, 1000);
+                const Job job = api.store.get(id);
+                if (events.empty() && !final && !is_terminal(job.state)) return no_content(*req);
+                nlohmann::json list = nlohmann::json::array();
+                for (const auto& e : events) list.push_back(event_to_json(e));
+                return http::json_response(*req, bh::status::ok,
+                                           {{"events", list},
+                                            {"last_seq", events.empty() ? after : events.back().seq},
+                                            {"state", to_string(job.state)}});
+              });
+              if (http::status_of(answer) == bh::status::no_content) return std::nullopt;
+              return answer;
+            },
+            std::move(done));
+      });
+}
+
+}  // namespace trellis::api
