@@ -19,5 +19,11 @@ CommandAction add_adapters_command(CLI::App& app, CliContext& ctx);
 CommandAction add_publish_command(CLI::App& app, CliContext& ctx);
 CommandAction add_alias_command(CLI::App& app, CliContext& ctx);
 CommandAction add_fetch_command(CLI::App& app, CliContext& ctx);
+// The coordinator's job API (cli/job_commands.cpp).
+CommandAction add_submit_command(CLI::App& app, CliContext& ctx);
+CommandAction add_jobs_command(CLI::App& app, CliContext& ctx);
+CommandAction add_status_command(CLI::App& app, CliContext& ctx);
+CommandAction add_events_command(CLI::App& app, CliContext& ctx);
+CommandAction add_cancel_command(CLI::App& app, CliContext& ctx);
 
 }  // namespace trellis

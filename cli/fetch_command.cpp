@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/server_client.h"
 #include "coordinator/http/http_client.h"
 #include "coordinator/registry/artifact_ref.h"
 #include "trainer/artifact/manifest.h"
@@ -27,14 +28,6 @@ namespace trellis {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string read_token(const fs::path& file) {
-  std::string token = read_text_file(file);
-  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
-  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.front()))) token.erase(token.begin());
-  if (token.empty()) throw Error(file.string() + ": empty token file");
-  return token;
-}
 
 std::string unquote(std::string etag) {
   if (etag.size() >= 2 && etag.front() == '"' && etag.back() == '"') return etag.substr(1, etag.size() - 2);
@@ -76,15 +69,10 @@ CommandAction add_fetch_command(CLI::App& app, CliContext& ctx) {
   CLI::App* cmd = app.add_subcommand("fetch", "Download a registry artifact from the coordinator, verifying every sha256");
   cmd->add_option("ref", args->ref, "TASK[@VERSION|@latest|@ALIAS]")->required();
   cmd->add_option("-o,--out", args->out, "Artifact directory to write (default ./<task>-<version>)");
-  cmd->add_option("--server", ctx.server, "Coordinator URL, http://HOST:PORT (env TRELLIS_SERVER)");
-  cmd->add_option("--token-file", ctx.token_file, "File holding the bearer token (env TRELLIS_TOKEN_FILE)");
+  add_server_options(*cmd, ctx);
   return [args, &ctx]() {
-    if (ctx.server.empty()) throw Error("no coordinator: give --server URL or set TRELLIS_SERVER");
     const ArtifactRef ref = ArtifactRef::parse(args->ref);
-    http::ClientOptions options;
-    options.server = ctx.server;
-    if (!ctx.token_file.empty()) options.token = read_token(ctx.token_file);
-    const http::HttpClient client(options);
+    const http::HttpClient client = make_server_client(ctx);
     const std::string task = ref.task;
     const std::string ref_part = ref.kind == ArtifactRef::Kind::version ? std::to_string(ref.version)
                                  : ref.kind == ArtifactRef::Kind::alias ? ref.alias

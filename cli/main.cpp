@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   app.add_option("--config-dir", ctx.config_dir, "Directory holding backbones/<name>.json (env TRELLIS_CONFIG_DIR)");
   if (const char* env = std::getenv("TRELLIS_REGISTRY")) ctx.registry = env;
   app.add_option("--registry", ctx.registry, "Adapter registry root (env TRELLIS_REGISTRY)");
+  // Flags beat these; the client config file fills what is still empty (cli/server_client.h).
   if (const char* env = std::getenv("TRELLIS_SERVER")) ctx.server = env;
   if (const char* env = std::getenv("TRELLIS_TOKEN_FILE")) ctx.token_file = env;
   if (const char* env = std::getenv("TRELLIS_CACHE_DIR"); env && *env) ctx.cache_dir = env;
@@ -24,11 +25,16 @@ int main(int argc, char** argv) {
   else ctx.cache_dir = std::filesystem::temp_directory_path() / "trellis-cache" / "adapters";
   app.add_option("--threads", ctx.threads, "Intra-op threads (default: all cores)")->check(CLI::NonNegativeNumber);
   app.add_flag("-q,--quiet", ctx.quiet, "No progress output on stderr");
+  app.footer("Exit codes: 0 ok, 1 error, 2 usage; submit --follow and events -f: 3 the job failed, 4 it was cancelled.\n"
+             "Server commands (fetch, submit, jobs, status, events, cancel) take --server / --token-file, else\n"
+             "TRELLIS_SERVER / TRELLIS_TOKEN_FILE, else {\"server\", \"token_file\"} from $TRELLIS_CONFIG or\n"
+             "~/.config/trellis/client.json.");
 
   std::map<CLI::App*, trellis::CommandAction> actions;
   for (auto add : {&trellis::add_train_command, &trellis::add_eval_command, &trellis::add_predict_command,
                    &trellis::add_adapters_command, &trellis::add_publish_command, &trellis::add_alias_command,
-                   &trellis::add_fetch_command}) {
+                   &trellis::add_fetch_command, &trellis::add_submit_command, &trellis::add_jobs_command,
+                   &trellis::add_status_command, &trellis::add_events_command, &trellis::add_cancel_command}) {
     const size_t before = app.get_subcommands({}).size();
     trellis::CommandAction action = add(app, ctx);
     actions[app.get_subcommands({})[before]] = std::move(action);

@@ -1,0 +1,440 @@
+// The job commands: `trellis submit | jobs | status | events | cancel`, clients of the
+// coordinator's job API (coordinator/api/PROTOCOL.md). No LibTorch.
+//
+// Exit codes (also in each command's help):
+//   0  ok (submit --follow / events -f: the job succeeded)
+//   1  error: network, an HTTP error status (the server's message and the status are printed),
+//      bad input (unreadable spec, missing data file, no server configured)
+//   2  usage (bad or missing arguments)
+//   3  the followed job failed
+//   4  the followed job was cancelled
+//
+// The server URL and the token file: --server / --token-file, else TRELLIS_SERVER /
+// TRELLIS_TOKEN_FILE, else the client config file (cli/server_client.h). The token is never printed.
+//
+// submit uploads local data files (POST /v1/files) and puts "file:<sha256>" in their place; it
+// checks that the id the server returns is the sha256 of the bytes it sent. The job POST always
+// carries an Idempotency-Key (--idempotency-key, else a random one) so that the one retry after a
+// network error cannot create a second job.
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <optional>
+#include <random>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "cli/job_view.h"
+#include "cli/server_client.h"
+#include "trainer/io/files.h"
+#include "trainer/io/sha256.h"
+#include "trainer/util/error.h"
+
+namespace trellis {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+constexpr int kExitOk = 0;
+constexpr int kExitJobFailed = 3;
+constexpr int kExitJobCancelled = 4;
+constexpr int kFollowWaitSeconds = 20;
+constexpr int kMaxNetworkRetries = 5;  // consecutive failed long polls before giving up
+
+constexpr const char* kExitCodesHelp =
+    "Exit codes: 0 ok (with --follow: the job succeeded), 1 error (network, server error, bad input), "
+    "2 usage, 3 the followed job failed, 4 the followed job was cancelled.";
+
+bool is_hex64(const std::string& s) {
+  return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+// "file:<64 hex>" (or a bare id): already on the server.
+bool is_file_ref(const std::string& value) {
+  return (value.rfind("file:", 0) == 0 && is_hex64(value.substr(5)));
+}
+
+// Job ids go into URL paths: only the characters an id can hold (PROTOCOL: "j-" + 32 hex).
+const CLI::Validator kJobId(
+    [](std::string& id) -> std::string {
+      if (id.empty() || id.size() > 128 ||
+          !std::all_of(id.begin(), id.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_'; }))
+        return "'" + id + "' is not a job id (j-<32 hex>)";
+      return {};
+    },
+    "JOB_ID");
+
+const CLI::Validator kIdempotencyKey(
+    [](std::string& key) -> std::string {
+      if (key.empty() || key.size() > 128 ||
+          !std::all_of(key.begin(), key.end(), [](char c) { return c > 0x20 && c < 0x7f; }))
+        return "an idempotency key is 1 to 128 printable characters (no spaces)";
+      return {};
+    },
+    "KEY");
+
+std::string random_key() {
+  std::random_device rd;
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "cli-%08x%08x%08x%08x", rd(), rd(), rd(), rd());
+  return buf;
+}
+
+std::string job_target(const std::string& id) { return "/v1/jobs/" + url_encode(id); }
+
+json get_json(const http::HttpClient& client, const std::string& target) {
+  return expect_json(client.get(target), "GET " + target);
+}
+
+// A POST that is safe to repeat (content-addressed upload, a keyed job submission): retried once
+// after a network error.
+http::ClientReply post_retrying(const http::HttpClient& client, const std::string& target, const std::string& body,
+                                const std::map<std::string, std::string>& headers, bool quiet) {
+  try {
+    return client.post(target, body, headers);
+  } catch (const Error& e) {
+    if (!quiet) std::cerr << "trellis: POST " << target << ": " << e.what() << "; retrying once\n";
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    return client.post(target, body, headers);
+  }
+}
+
+// Uploads a local file; returns its id, checked to be the sha256 of the bytes sent.
+std::string upload_file(const http::HttpClient& client, const fs::path& path, bool quiet) {
+  const std::string bytes = read_text_file(path);
+  const std::string sha = sha256_hex(std::string_view(bytes));
+  std::string name = path.filename().string();
+  name.erase(std::remove_if(name.begin(), name.end(), [](char c) { return c < 0x20 || c == 0x7f; }), name.end());
+  std::map<std::string, std::string> headers{{"Content-Type", "application/octet-stream"}};
+  if (!name.empty()) headers["X-Trellis-File-Name"] = name;
+  const json reply = expect_json(post_retrying(client, "/v1/files", bytes, headers, quiet),
+                                 "POST /v1/files (" + path.string() + ")", {200, 201});
+  const std::string id = reply.contains("id") && reply["id"].is_string() ? reply["id"].get<std::string>() : "";
+  if (id != sha)
+    throw Error("POST /v1/files (" + path.string() + "): the server named the upload '" + id +
+                "', but the sha256 of the bytes sent is " + sha);
+  if (!quiet) std::cerr << "trellis: uploaded " << path.string() << " (" << bytes.size() << " bytes) as file:" << id << "\n";
+  return id;
+}
+
+// Replaces data.<field> by "file:<id>" after uploading it when it names a local file. `override_path`
+// (from --train / --validation) is relative to the working directory, a spec path to the spec's directory.
+void resolve_data_file(const http::HttpClient& client, json& spec, const char* field,
+                       const std::string& override_path, const fs::path& spec_file, bool quiet) {
+  fs::path base = fs::absolute(spec_file).parent_path();
+  if (!override_path.empty()) {
+    if (!spec.contains("data") || spec["data"].is_null()) spec["data"] = json::object();
+    if (!spec["data"].is_object()) throw Error(spec_file.string() + ": field 'data' must be an object");
+    spec["data"][field] = override_path;
+    base = fs::current_path();
+  }
+  if (!spec.contains("data") || !spec["data"].is_object()) return;
+  json& data = spec["data"];
+  if (!data.contains(field) || !data[field].is_string()) return;  // absent or malformed: the server says what is wrong
+  const std::string value = data[field].get<std::string>();
+  if (is_file_ref(value)) return;
+  fs::path path(value);
+  if (path.is_relative()) path = (base / path).lexically_normal();
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) {
+    if (is_hex64(value)) return;  // a bare file id, as the coordinator accepts
+    throw Error(std::string(override_path.empty() ? spec_file.string() + ": data." : "--") + field + ": '" +
+                path.string() + "' is not a readable file");
+  }
+  data[field] = "file:" + upload_file(client, path, quiet);
+}
+
+// Shows a followed job's events: a live one-line bar on a terminal, plain lines otherwise.
+class FollowDisplay {
+ public:
+  FollowDisplay(bool quiet, int64_t batch_size) : quiet_(quiet), tty_(::isatty(STDERR_FILENO) == 1) {
+    progress_.batch_size = batch_size;
+  }
+  void on_event(const json& event) {
+    progress_.update(event);
+    if (quiet_) return;
+    const std::string kind = event.is_object() ? event.value("kind", "") : "";
+    if (tty_) {
+      const bool training_metrics = kind == "metrics" && event.contains("payload") && event["payload"].is_object() &&
+                                    event["payload"].contains("step") && !event["payload"].contains("eval");
+      if (kind == "state" || kind == "error" || (kind == "metrics" && !training_metrics))
+        std::cerr << "\r\x1b[K" << jobview::format_event(event) << "\n";
+      std::cerr << "\r\x1b[K" << progress_.bar() << std::flush;
+      bar_shown_ = true;
+    } else if (kind != "progress") {
+      std::cerr << jobview::format_event(event) << "\n";
+    }
+  }
+  void finish() {
+    if (bar_shown_) std::cerr << "\n";
+    bar_shown_ = false;
+  }
+  ~FollowDisplay() { finish(); }
+
+ private:
+  bool quiet_, tty_;
+  bool bar_shown_ = false;
+  jobview::Progress progress_;
+};
+
+// Reads events after `after` (long-polling until the job is terminal when `follow`), handing each
+// to `on_event`; returns the job's state as of the last reply.
+std::string read_events(const http::HttpClient& client, const std::string& id, int64_t after, bool follow,
+                        const std::function<void(const json&)>& on_event) {
+  int failures = 0;
+  bool drain = false;
+  for (;;) {
+    std::string target = job_target(id) + "/events?after=" + std::to_string(after);
+    if (follow) target += "&wait=" + std::to_string(drain ? 0 : kFollowWaitSeconds);
+    http::ClientReply reply;
+    try {
+      reply = client.get(target);
+    } catch (const Error& e) {
+      if (!follow || ++failures > kMaxNetworkRetries) throw;
+      std::cerr << "trellis: " << e.what() << "; retrying\n";
+      std::this_thread::sleep_for(std::chrono::seconds(std::min(1 << failures, 10)));
+      continue;
+    }
+    failures = 0;
+    const json r = expect_json(reply, "GET " + target);
+    const json events = r.contains("events") && r["events"].is_array() ? r["events"] : json::array();
+    for (const auto& event : events) {
+      if (event.is_object() && event.contains("seq") && event["seq"].is_number_integer())
+        after = std::max(after, event["seq"].get<int64_t>());
+      on_event(event);
+    }
+    const std::string state = r.contains("state") && r["state"].is_string() ? r["state"].get<std::string>() : "";
+    if (!follow) {
+      if (events.size() >= 1000) continue;  // a full page: there may be more
+      return state;
+    }
+    if (jobview::is_terminal(state)) {
+      if (events.empty()) return state;
+      drain = true;  // the rest of the events without waiting
+    }
+  }
+}
+
+int exit_code_for(const std::string& state) {
+  if (state == "failed") return kExitJobFailed;
+  if (state == "cancelled") return kExitJobCancelled;
+  return kExitOk;
+}
+
+// Tells stderr how a followed job ended (unless it succeeded).
+void report_end(const json& job) {
+  const std::string state = job.value("state", "");
+  const std::string id = job.value("id", "?");
+  if (state == "failed") {
+    std::cerr << "trellis: job " << id << " failed";
+    if (job.contains("error") && job["error"].is_object())
+      std::cerr << ": " << jobview::artifact_or_error(job);
+    std::cerr << "\n";
+  } else if (state == "cancelled") {
+    std::cerr << "trellis: job " << id << " was cancelled\n";
+  }
+}
+
+int64_t spec_batch_size(const json& job_or_spec) {
+  const json* spec = &job_or_spec;
+  if (job_or_spec.contains("spec") && job_or_spec["spec"].is_object()) spec = &job_or_spec["spec"];
+  if (spec->contains("train") && (*spec)["train"].is_object() && (*spec)["train"].contains("batch_size") &&
+      (*spec)["train"]["batch_size"].is_number_integer())
+    return (*spec)["train"]["batch_size"].get<int64_t>();
+  return 32;  // the spec's default
+}
+
+void print_json_line(const json& j) { std::cout << j.dump() << std::endl; }
+
+}  // namespace
+
+CommandAction add_submit_command(CLI::App& app, CliContext& ctx) {
+  struct Args {
+    std::string spec, train, validation, idempotency_key;
+    std::optional<int64_t> priority;
+    std::optional<int64_t> max_attempts;
+    bool follow = false, json = false;
+  };
+  auto args = std::make_shared<Args>();
+  CLI::App* cmd = app.add_subcommand("submit", "Submit a training job to the coordinator (uploading its data files)");
+  cmd->add_option("spec", args->spec, "Job spec (JSON, as for `trellis train`); local data paths are relative to it")
+      ->required();
+  cmd->add_option("--train", args->train, "Training data file to upload instead of the spec's data.train");
+  cmd->add_option("--validation", args->validation, "Validation data file to upload instead of the spec's data.validation");
+  cmd->add_option("--priority", args->priority, "Queue priority (higher runs first)");
+  cmd->add_option("--max-attempts", args->max_attempts, "Attempts before the job fails")->check(CLI::PositiveNumber);
+  cmd->add_option("--idempotency-key", args->idempotency_key,
+                  "Resubmitting with the same key returns the first job (default: a random key)")
+      ->check(kIdempotencyKey);
+  cmd->add_flag("-f,--follow", args->follow, "Follow the job until it ends; print its artifact (TASK@VERSION)");
+  cmd->add_flag("--json", args->json, "Print the job as JSON (with --follow: the finished job)");
+  add_server_options(*cmd, ctx);
+  cmd->footer(kExitCodesHelp);
+  return [args, &ctx]() {
+    const fs::path spec_file(args->spec);
+    json spec = read_json_file(spec_file);
+    if (!spec.is_object()) throw Error(spec_file.string() + ": expected a JSON object (a job spec)");
+    const http::HttpClient client = make_server_client(ctx);
+    resolve_data_file(client, spec, "train", args->train, spec_file, ctx.quiet);
+    resolve_data_file(client, spec, "validation", args->validation, spec_file, ctx.quiet);
+
+    json body = spec;
+    if (args->priority || args->max_attempts) {
+      body = json{{"spec", spec}};
+      if (args->priority) body["priority"] = *args->priority;
+      if (args->max_attempts) body["max_attempts"] = *args->max_attempts;
+    }
+    const std::string key = args->idempotency_key.empty() ? random_key() : args->idempotency_key;
+    const json job = expect_json(post_retrying(client, "/v1/jobs", body.dump(), {{"Idempotency-Key", key}}, ctx.quiet),
+                                 "POST /v1/jobs", {200, 201});
+    const std::string id = job.contains("id") && job["id"].is_string() ? job["id"].get<std::string>() : "";
+    if (id.empty()) throw Error("POST /v1/jobs: the server's reply names no job id");
+    if (!args->follow) {
+      if (args->json) print_json_line(job);
+      else std::cout << id << std::endl;
+      return kExitOk;
+    }
+    if (!args->json) std::cout << id << std::endl;
+    std::string state;
+    {
+      FollowDisplay display(ctx.quiet, spec_batch_size(job));
+      state = read_events(client, id, 0, true, [&](const json& e) { display.on_event(e); });
+    }
+    const json final_job = get_json(client, job_target(id));
+    if (args->json) print_json_line(final_job);
+    else if (final_job.value("state", state) == "succeeded") std::cout << jobview::artifact_or_error(final_job) << std::endl;
+    report_end(final_job);
+    return exit_code_for(final_job.value("state", state));
+  };
+}
+
+CommandAction add_jobs_command(CLI::App& app, CliContext& ctx) {
+  struct Args {
+    std::string state, task;
+    int64_t limit = 50;
+    bool json = false;
+  };
+  auto args = std::make_shared<Args>();
+  CLI::App* cmd = app.add_subcommand("jobs", "List the coordinator's jobs (oldest first)");
+  cmd->add_option("--state", args->state, "Only jobs in this state")
+      ->check(CLI::IsMember({"queued", "leased", "running", "succeeded", "failed", "cancelled"}));
+  cmd->add_option("--task", args->task, "Only jobs of this task");
+  cmd->add_option("--limit", args->limit, "At most this many jobs (default 50)")->check(CLI::PositiveNumber);
+  cmd->add_flag("--json", args->json, "Print {\"jobs\": [...], \"next\": ID|null} as JSON");
+  add_server_options(*cmd, ctx);
+  cmd->footer(kExitCodesHelp);
+  return [args, &ctx]() {
+    const http::HttpClient client = make_server_client(ctx);
+    std::vector<json> jobs;
+    json next = nullptr;
+    std::string after;
+    while (static_cast<int64_t>(jobs.size()) < args->limit) {
+      std::string target = "/v1/jobs?limit=" + std::to_string(std::min<int64_t>(args->limit - static_cast<int64_t>(jobs.size()), 1000));
+      if (!args->state.empty()) target += "&state=" + url_encode(args->state);
+      if (!args->task.empty()) target += "&task=" + url_encode(args->task);
+      if (!after.empty()) target += "&after=" + url_encode(after);
+      const json page = get_json(client, target);
+      if (page.contains("jobs") && page["jobs"].is_array())
+        for (const auto& j : page["jobs"]) jobs.push_back(j);
+      next = page.contains("next") && page["next"].is_string() && !page["next"].get<std::string>().empty()
+                 ? page["next"] : json(nullptr);
+      if (next.is_null() || page["jobs"].empty()) break;
+      after = next.get<std::string>();
+    }
+    if (static_cast<int64_t>(jobs.size()) > args->limit) {
+      jobs.resize(static_cast<size_t>(args->limit));
+      next = jobs.back().value("id", "");
+    }
+    if (args->json) {
+      print_json_line(json{{"jobs", jobs}, {"next", next}});
+    } else {
+      std::cout << jobview::format_job_table(jobs);
+      if (!next.is_null() && !ctx.quiet)
+        std::cerr << "trellis: more jobs after " << next.get<std::string>() << " (raise --limit)\n";
+    }
+    return kExitOk;
+  };
+}
+
+CommandAction add_status_command(CLI::App& app, CliContext& ctx) {
+  struct Args {
+    std::string id;
+    bool json = false;
+  };
+  auto args = std::make_shared<Args>();
+  CLI::App* cmd = app.add_subcommand("status", "Show one job: state, queue position, progress, metrics, result");
+  cmd->add_option("id", args->id, "Job id (j-<32 hex>)")->required()->check(kJobId);
+  cmd->add_flag("--json", args->json, "Print the job object as JSON");
+  add_server_options(*cmd, ctx);
+  cmd->footer(kExitCodesHelp);
+  return [args, &ctx]() {
+    const http::HttpClient client = make_server_client(ctx);
+    const json job = get_json(client, job_target(args->id));
+    if (args->json) print_json_line(job);
+    else std::cout << jobview::format_job_status(job) << std::flush;
+    return kExitOk;
+  };
+}
+
+CommandAction add_events_command(CLI::App& app, CliContext& ctx) {
+  struct Args {
+    std::string id;
+    int64_t after = 0;
+    bool follow = false, json = false;
+  };
+  auto args = std::make_shared<Args>();
+  CLI::App* cmd = app.add_subcommand("events", "Print a job's events (state changes, progress, metrics, errors)");
+  cmd->add_option("id", args->id, "Job id (j-<32 hex>)")->required()->check(kJobId);
+  cmd->add_option("--after", args->after, "Only events with a sequence number above N")->check(CLI::NonNegativeNumber);
+  cmd->add_flag("-f,--follow", args->follow, "Keep waiting for events until the job ends (exit code: how it ended)");
+  cmd->add_flag("--json", args->json, "One JSON object per event");
+  add_server_options(*cmd, ctx);
+  cmd->footer(kExitCodesHelp);
+  return [args, &ctx]() {
+    const http::HttpClient client = make_server_client(ctx);
+    const std::string state = read_events(client, args->id, args->after, args->follow, [&](const json& e) {
+      if (args->json) print_json_line(e);
+      else std::cout << jobview::format_event(e) << std::endl;
+    });
+    if (!args->follow) return kExitOk;
+    const std::string id = args->id;
+    report_end(json{{"id", id}, {"state", state}});
+    return exit_code_for(state);
+  };
+}
+
+CommandAction add_cancel_command(CLI::App& app, CliContext& ctx) {
+  struct Args {
+    std::string id;
+    bool json = false;
+  };
+  auto args = std::make_shared<Args>();
+  CLI::App* cmd = app.add_subcommand("cancel", "Cancel a job (a running one stops at its next heartbeat)");
+  cmd->add_option("id", args->id, "Job id (j-<32 hex>)")->required()->check(kJobId);
+  cmd->add_flag("--json", args->json, "Print the job object as JSON");
+  add_server_options(*cmd, ctx);
+  cmd->footer(kExitCodesHelp);
+  return [args, &ctx]() {
+    const http::HttpClient client = make_server_client(ctx);
+    const std::string target = job_target(args->id) + "/cancel";
+    const json job = expect_json(client.post(target, "{}"), "POST " + target);
+    if (args->json) {
+      print_json_line(job);
+    } else {
+      const std::string state = job.value("state", "?");
+      std::cout << job.value("id", args->id) << ": " << state;
+      if (job.value("cancel_requested", false) && !jobview::is_terminal(state))
+        std::cout << " (cancel requested; the worker stops at its next heartbeat)";
+      std::cout << std::endl;
+    }
+    return kExitOk;
+  };
+}
+
+}  // namespace trellis

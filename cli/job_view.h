@@ -1,0 +1,52 @@
+#pragma once
+// Text forms of the coordinator's job objects and events (coordinator/api/PROTOCOL.md) for the
+// `trellis` job commands: one-line events, the `jobs` table, `status`, and the live progress bar.
+// Pure formatting: tolerant of missing or null fields. No LibTorch.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace trellis::jobview {
+
+// succeeded, failed, cancelled.
+bool is_terminal(const std::string& state);
+
+// "42s", "3m05s", "1h02m"; "?" for a negative or non-finite value.
+std::string format_duration(double seconds);
+
+// The fields of a training metrics payload: "step 40 epoch 1 loss 0.5123 lr 1.00e-03 812.3 samples/s";
+// an evaluation "eval step 40 accuracy 0.8125"; a resume "resumed from step 40".
+std::string format_metrics(const nlohmann::json& metrics);
+
+// One line for one event, e.g. "#3 2026-11-29T12:00:00.123Z state queued -> leased".
+std::string format_event(const nlohmann::json& event);
+
+// "40/120 (33%)" from a job's progress object, "-" when no total is known yet.
+std::string format_progress(const nlohmann::json& job);
+
+// A job's artifact, or its error as "code: message", or "".
+std::string artifact_or_error(const nlohmann::json& job);
+
+// The `jobs` table (header and one row per job), each line ending in '\n'.
+std::string format_job_table(const std::vector<nlohmann::json>& jobs);
+
+// The `status` view of one job, each line ending in '\n'.
+std::string format_job_status(const nlohmann::json& job);
+
+// What the live progress bar shows, updated from events as they arrive.
+struct Progress {
+  std::string state;
+  int64_t step = 0, total_steps = 0;
+  std::optional<double> epoch, loss, samples_per_s;
+  int64_t batch_size = 0;  // from the spec; for the ETA
+  void update(const nlohmann::json& event);
+  // Remaining seconds from samples/s and the batch size, if both are known.
+  std::optional<double> eta_seconds() const;
+  // "[#########-----------]  40/120  33%  epoch 1  loss 0.5123  812.3 samples/s  ETA 1m05s  running"
+  std::string bar(int width = 24) const;
+};
+
+}  // namespace trellis::jobview
