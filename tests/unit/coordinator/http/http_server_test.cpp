@@ -2,6 +2,7 @@
 // server; body and header limits; keep-alive; stop() lets run() return. Bounded: 5 s timeouts.
 #include <gtest/gtest.h>
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -87,6 +88,60 @@ TEST_F(HttpServerTest, LimitsAnswer413And431) {
                 .rfind("HTTP/1.1 431", 0),
             0u);
   EXPECT_EQ(exchange("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").rfind("HTTP/1.1 200", 0), 0u);
+}
+
+TEST_F(HttpServerTest, OverlongUrlIs431) {
+  EXPECT_EQ(exchange("GET /v1/" + std::string(3000, 'a') + " HTTP/1.1\r\nHost: x\r\n\r\n").rfind("HTTP/1.1 431", 0), 0u);
+}
+
+// Thousands of idle connections (some mid-request) do not keep a new client from being served.
+TEST_F(HttpServerTest, ThousandsOfIdleConnectionsDoNotBlockNewOnes) {
+  // Both ends live in this process: 2 descriptors per connection.
+  rlimit lim{};
+  getrlimit(RLIMIT_NOFILE, &lim);
+  lim.rlim_cur = lim.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &lim);
+  if (lim.rlim_cur != RLIM_INFINITY && lim.rlim_cur < 6100)
+    GTEST_SKIP() << "needs 6100 open files, the hard limit is " << lim.rlim_cur;
+  net::io_context ioc;
+  std::vector<std::unique_ptr<tcp::socket>> idle;
+  for (int i = 0; i < 3000; ++i) {
+    auto s = std::make_unique<tcp::socket>(ioc);
+    s->connect(server_->local_endpoint());
+    if (i % 2) net::write(*s, net::buffer(std::string("GET /healthz HTTP/1.1\r\nHo")));
+    idle.push_back(std::move(s));
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(exchange("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").rfind("HTTP/1.1 200", 0), 0u);
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 3.0);
+  EXPECT_GE(server_->open_connections(), 3000u);
+}
+
+// A client that stalls mid-request loses its connection when the read timeout passes.
+TEST(HttpServerTimeoutTest, StalledClientIsDisconnected) {
+  net::io_context ioc;
+  TokenStore tokens;
+  Router router{tokens};
+  api::add_health_route(router);
+  ServerOptions options;
+  options.read_timeout = std::chrono::seconds(1);
+  HttpServer server(ioc, options, router);
+  server.start();
+  std::thread thread([&] { ioc.run(); });
+  net::io_context client;
+  tcp::socket s(client);
+  s.connect(server.local_endpoint());
+  net::write(s, net::buffer(std::string("GET /healthz HTTP/1.1\r\nHost")));
+  const auto t0 = std::chrono::steady_clock::now();
+  std::string out;
+  boost::system::error_code ec;
+  net::read(s, net::dynamic_buffer(out), ec);  // returns when the server closes
+  const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_TRUE(ec) << "the server should have closed the connection";
+  EXPECT_GE(waited, 0.5);
+  EXPECT_LT(waited, 4.0);
+  server.stop();
+  thread.join();
 }
 
 TEST_F(HttpServerTest, ClientReadsJsonAndReportsUnreachableServers) {
