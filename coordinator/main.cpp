@@ -34,7 +34,9 @@ struct Options {
   double heartbeat_s = 5;
   int max_attempts = 3;
   std::size_t max_body_bytes = 64u << 20;
-  int threads = 2;
+  // Handlers block on the store (a submit waits for its group commit's fsync): more threads than
+  // cores let more submits share one commit.
+  int threads = 16;
   int grace_seconds = 10;
 };
 
@@ -177,7 +179,7 @@ int main(int argc, char** argv) {
   app.add_option("--max-body-bytes", o.max_body_bytes, "Largest request body (413 above)")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
-  app.add_option("--threads", o.threads, "I/O threads")->capture_default_str()->check(CLI::Range(1, 64));
+  app.add_option("--threads", o.threads, "I/O and handler threads")->capture_default_str()->check(CLI::Range(1, 256));
   app.add_option("--grace-seconds", o.grace_seconds, "On SIGTERM, how long responses in flight may finish")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);

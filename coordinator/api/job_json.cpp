@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <ctime>
 
+#include "coordinator/store/job_store.h"
 #include "trainer/spec/job_spec.h"
 
 namespace trellis::api {
@@ -48,6 +49,9 @@ nlohmann::json job_to_json(const Job& job, std::optional<int64_t> queue_position
   j["max_attempts"] = job.max_attempts;
   j["priority"] = job.priority;
   j["queue_position"] = queue_position ? nlohmann::json(*queue_position) : nlohmann::json();
+  // Counting stops at the cap: a position at the cap means "that many or more".
+  j["queue_position_exact"] = queue_position ? nlohmann::json(*queue_position < JobStore::kQueuePositionCap)
+                                             : nlohmann::json();
   j["cancel_requested"] = job.cancel_requested;
   const auto eta = eta_seconds(job);
   j["progress"] = {{"step", job.step}, {"total_steps", job.total_steps},

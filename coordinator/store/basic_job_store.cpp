@@ -122,33 +122,75 @@ SubmitResult BasicJobStore::submit(const SubmitRequest& request) {
   } catch (const Error& e) {
     invalid(e.what());
   }
-  const nlohmann::json spec_json = to_json(spec);
-  return transact([&] {
-    if (request.idempotency_key) {
-      if (auto id = job_id_for_key(*request.idempotency_key)) {
-        Job job = must_load(*id);
-        if (to_json(job.spec) != spec_json || job.backbone_sha256 != request.backbone_sha256 ||
-            job.priority != request.priority || job.max_attempts != request.max_attempts)
-          conflict("The idempotency key '" + *request.idempotency_key +
-                   "' was used for another request (job '" + job.id + "').");
-        return SubmitResult{job, false};
+  PendingSubmit pending{&request, std::move(spec), {}, {}, {}, false};
+  pending.spec_json = to_json(pending.spec);
+  return group_commit(pending);
+}
+
+// Group commit: concurrent submits share one transaction (one fsync). The first caller to find
+// no leader becomes one, commits everything queued at that moment, then hands over; the others
+// wait for their result. A validation error fails one submit; a storage error fails the batch.
+SubmitResult BasicJobStore::group_commit(PendingSubmit& mine) {
+  std::unique_lock lock(submit_mutex_);
+  submit_queue_.push_back(&mine);
+  submit_cv_.wait(lock, [&] { return mine.done || !submit_leader_; });
+  if (!mine.done) {
+    submit_leader_ = true;
+    std::vector<PendingSubmit*> batch;
+    batch.swap(submit_queue_);
+    lock.unlock();
+    try {
+      transact([&] {
+        for (PendingSubmit* p : batch) {
+          try {
+            p->result = insert_submission(*p);
+          } catch (const StoreError& e) {
+            if (e.kind() == StoreErrorKind::io) throw;
+            p->error = std::current_exception();
+          }
+        }
+      });
+    } catch (...) {
+      for (PendingSubmit* p : batch) {
+        p->result.reset();
+        p->error = std::current_exception();
       }
     }
-    const Time t = now();
-    Job job;
-    job.id = new_random_id("j-");
-    job.spec = spec;
-    job.backbone_sha256 = request.backbone_sha256;
-    job.max_attempts = request.max_attempts;
-    job.priority = request.priority;
-    job.idempotency_key = request.idempotency_key;
-    job.created_at = job.updated_at = t;
-    job.submit_seq = max_submit_seq() + 1;
-    std::vector<JobEvent> events;
-    record(job, EventKind::state, {{"from", nullptr}, {"to", "queued"}, {"attempts", 0}}, t, events);
-    write(job, events, true);
-    return SubmitResult{job, true};
-  });
+    lock.lock();
+    for (PendingSubmit* p : batch) p->done = true;
+    submit_leader_ = false;
+    submit_cv_.notify_all();
+  }
+  if (mine.error) std::rethrow_exception(mine.error);
+  return *mine.result;
+}
+
+SubmitResult BasicJobStore::insert_submission(const PendingSubmit& p) {
+  const SubmitRequest& request = *p.request;
+  if (request.idempotency_key) {
+    if (auto id = job_id_for_key(*request.idempotency_key)) {
+      Job job = must_load(*id);
+      if (to_json(job.spec) != p.spec_json || job.backbone_sha256 != request.backbone_sha256 ||
+          job.priority != request.priority || job.max_attempts != request.max_attempts)
+        conflict("The idempotency key '" + *request.idempotency_key + "' was used for another request (job '" +
+                 job.id + "').");
+      return SubmitResult{job, false};
+    }
+  }
+  const Time t = now();
+  Job job;
+  job.id = new_random_id("j-");
+  job.spec = p.spec;
+  job.backbone_sha256 = request.backbone_sha256;
+  job.max_attempts = request.max_attempts;
+  job.priority = request.priority;
+  job.idempotency_key = request.idempotency_key;
+  job.created_at = job.updated_at = t;
+  job.submit_seq = max_submit_seq() + 1;
+  std::vector<JobEvent> events;
+  record(job, EventKind::state, {{"from", nullptr}, {"to", "queued"}, {"attempts", 0}}, t, events);
+  write(job, events, true);
+  return SubmitResult{job, true};
 }
 
 Job BasicJobStore::get(const std::string& job_id) {
@@ -179,11 +221,11 @@ std::vector<Job> BasicJobStore::list(const ListQuery& query) {
   return query_jobs(query, after_seq);
 }
 
-std::optional<int64_t> BasicJobStore::queue_position(const std::string& job_id) {
+std::optional<int64_t> BasicJobStore::queue_position(const std::string& job_id, int64_t cap) {
   std::lock_guard lock(mutex_);
   Job job = must_load(job_id);
   if (job.state != JobState::queued) return std::nullopt;
-  return count_queued_ahead(job);
+  return count_queued_ahead(job, cap);
 }
 
 std::vector<JobEvent> BasicJobStore::events(const std::string& job_id, int64_t after_seq,

@@ -6,6 +6,8 @@
 // operations run between begin() and commit() (rollback() on any exception). Every operation
 // validates before its first write, so a store whose writes cannot fail (MemoryJobStore) may
 // implement begin/commit/rollback as no-ops.
+#include <condition_variable>
+#include <exception>
 #include <functional>
 #include <mutex>
 
@@ -22,7 +24,7 @@ class BasicJobStore : public JobStore {
   SubmitResult submit(const SubmitRequest& request) override;
   Job get(const std::string& job_id) override;
   std::vector<Job> list(const ListQuery& query) override;
-  std::optional<int64_t> queue_position(const std::string& job_id) override;
+  std::optional<int64_t> queue_position(const std::string& job_id, int64_t cap = kQueuePositionCap) override;
   std::vector<JobEvent> events(const std::string& job_id, int64_t after_seq, int limit) override;
   Job cancel(const std::string& job_id) override;
   Group register_group(const Group& group) override;
@@ -53,8 +55,8 @@ class BasicJobStore : public JobStore {
                                             int limit) = 0;
   // The id of the next queued job for this backbone (priority desc, submit_seq asc).
   virtual std::optional<std::string> next_queued(const std::string& backbone_sha256) = 0;
-  // Queued jobs of the same backbone that go before `job`.
-  virtual int64_t count_queued_ahead(const Job& job) = 0;
+  // Queued jobs of the same backbone that go before `job`, counted up to `cap`.
+  virtual int64_t count_queued_ahead(const Job& job, int64_t cap) = 0;
   // Filtered jobs with submit_seq > after_seq, in submission order, at most query.limit.
   virtual std::vector<Job> query_jobs(const ListQuery& query, int64_t after_seq) = 0;
   // Live jobs whose lease expired at or before `now`, in submission order.
@@ -81,8 +83,24 @@ class BasicJobStore : public JobStore {
   void end_attempt(Job& job, const JobError& error, bool retryable, const std::string& reason,
                    Time now, std::vector<JobEvent>& events) const;
 
+  struct PendingSubmit {
+    const SubmitRequest* request;
+    JobSpec spec;                  // canonical
+    nlohmann::json spec_json;
+    std::optional<SubmitResult> result;
+    std::exception_ptr error;
+    bool done;
+  };
+  SubmitResult group_commit(PendingSubmit& mine);
+  SubmitResult insert_submission(const PendingSubmit& p);  // inside a transaction
+
   const Clock& clock_;
   std::mutex mutex_;
+  // Group commit of submits (see group_commit): guarded by submit_mutex_.
+  std::mutex submit_mutex_;
+  std::condition_variable submit_cv_;
+  std::vector<PendingSubmit*> submit_queue_;
+  bool submit_leader_ = false;
 };
 
 }  // namespace trellis

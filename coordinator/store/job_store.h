@@ -61,8 +61,10 @@ class JobStore {
   // Jobs in submission order, filtered; `after` must name an existing job (else invalid).
   virtual std::vector<Job> list(const ListQuery& query) = 0;
   // For a queued job: how many queued jobs for the same backbone would be leased before it
-  // (0: next). nullopt when the job is not queued.
-  virtual std::optional<int64_t> queue_position(const std::string& job_id) = 0;
+  // (0: next), counted up to `cap` (a result equal to cap means "cap or more": counting is linear
+  // in the queue). nullopt when the job is not queued.
+  static constexpr int64_t kQueuePositionCap = 1000;
+  virtual std::optional<int64_t> queue_position(const std::string& job_id, int64_t cap = kQueuePositionCap) = 0;
   // Events with seq > after_seq, oldest first, at most `limit` (1..1000).
   virtual std::vector<JobEvent> events(const std::string& job_id, int64_t after_seq, int limit) = 0;
 

@@ -53,12 +53,12 @@ std::optional<std::string> MemoryJobStore::next_queued(const std::string& sha) {
   return best->id;
 }
 
-int64_t MemoryJobStore::count_queued_ahead(const Job& target) {
+int64_t MemoryJobStore::count_queued_ahead(const Job& target, int64_t cap) {
   int64_t n = 0;
-  for (const auto& [seq, job] : jobs_)
-    if (job.state == JobState::queued && job.backbone_sha256 == target.backbone_sha256 &&
-        ahead(job, target))
-      ++n;
+  for (const auto& [seq, job] : jobs_) {
+    if (n >= cap) break;
+    if (job.state == JobState::queued && job.backbone_sha256 == target.backbone_sha256 && ahead(job, target)) ++n;
+  }
   return n;
 }
 

@@ -24,7 +24,7 @@ class MemoryJobStore : public BasicJobStore {
   void insert_event(const JobEvent& event) override;
   std::vector<JobEvent> load_events(const std::string& job_id, int64_t after_seq, int limit) override;
   std::optional<std::string> next_queued(const std::string& backbone_sha256) override;
-  int64_t count_queued_ahead(const Job& job) override;
+  int64_t count_queued_ahead(const Job& job, int64_t cap) override;
   std::vector<Job> query_jobs(const ListQuery& query, int64_t after_seq) override;
   std::vector<std::string> expired_jobs(Time now) override;
   std::optional<Group> load_group(const std::string& group_id) override;

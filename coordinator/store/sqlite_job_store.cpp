@@ -250,11 +250,11 @@ std::optional<std::string> SqliteJobStore::next_queued(const std::string& sha) {
   return q->text(0);
 }
 
-int64_t SqliteJobStore::count_queued_ahead(const Job& job) {
+int64_t SqliteJobStore::count_queued_ahead(const Job& job, int64_t cap) {
   auto q = db_->query(
-      "SELECT COUNT(*) FROM jobs WHERE state = 'queued' AND backbone_sha256 = ?1 "
-      "AND (priority > ?2 OR (priority = ?2 AND seq < ?3))");
-  q->bind(1, job.backbone_sha256).bind(2, int64_t{job.priority}).bind(3, job.submit_seq);
+      "SELECT COUNT(*) FROM (SELECT 1 FROM jobs WHERE state = 'queued' AND backbone_sha256 = ?1 "
+      "AND (priority > ?2 OR (priority = ?2 AND seq < ?3)) LIMIT ?4)");
+  q->bind(1, job.backbone_sha256).bind(2, int64_t{job.priority}).bind(3, job.submit_seq).bind(4, cap);
   q->step();
   return q->int64(0);
 }

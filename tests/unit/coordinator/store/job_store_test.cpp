@@ -1,6 +1,10 @@
 // The same behaviour suite over both JobStore implementations (SQLite and in-memory).
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <set>
+#include <thread>
+
 #include "coordinator/store/store_error.h"
 #include "store_test_util.h"
 
@@ -227,6 +231,7 @@ TYPED_TEST(JobStoreTest, PriorityThenSubmissionOrder) {
   EXPECT_EQ(s.queue_position(mid), 1);
   EXPECT_EQ(s.queue_position(low1), 2);
   EXPECT_EQ(s.queue_position(low2), 3);
+  EXPECT_EQ(s.queue_position(low2, 2), 2);  // counting stops at the cap
   std::vector<std::string> order;
   while (auto l = s.lease("g1", 10s)) order.push_back(l->job.id);
   EXPECT_EQ(order, (std::vector<std::string>{high, mid, low1, low2}));
@@ -428,6 +433,56 @@ TYPED_TEST(JobStoreTest, GroupsAreRegisteredAndSeen) {
   bad.world_size = 0;
   this->expect_error(StoreErrorKind::invalid, [&] { s.register_group(bad); });
   this->expect_error(StoreErrorKind::not_found, [&] { s.get_group("nope"); });
+}
+
+}  // namespace
+}  // namespace trellis
+
+namespace trellis {
+namespace {
+
+// Group commit: concurrent submits (some sharing idempotency keys, some invalid) each get their
+// own answer; keys map to one job each; submission numbers stay unique and dense.
+TYPED_TEST(JobStoreTest, ConcurrentSubmitsAreGroupCommittedCorrectly) {
+  constexpr int kThreads = 8, kEach = 25;
+  std::vector<std::thread> threads;
+  std::vector<std::vector<std::string>> ids(kThreads);
+  std::atomic<int> conflicts{0}, invalid{0};
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) {
+        auto r = make_request("t" + std::to_string(t));
+        if (i % 5 == 0) r.idempotency_key = "shared-" + std::to_string(i);  // same key in every thread
+        if (i % 7 == 3) r.spec.train.batch_size = 0;                         // invalid
+        if (i % 5 == 0) r.spec.task = "shared";
+        try {
+          ids[t].push_back(this->store_->submit(r).job.id);
+        } catch (const StoreError& e) {
+          (e.kind() == StoreErrorKind::invalid ? invalid : conflicts)++;
+        }
+      }
+    });
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(conflicts.load(), 0);
+  int expected_invalid = 0;
+  for (int i = 0; i < kEach; ++i) expected_invalid += i % 7 == 3;
+  EXPECT_EQ(invalid.load(), kThreads * expected_invalid);
+  // Every thread got the same job for each shared key.
+  for (int t = 1; t < kThreads; ++t) {
+    std::vector<std::string> a, b;
+    for (const auto& id : ids[0])
+      if (this->store_->get(id).idempotency_key) a.push_back(id);
+    for (const auto& id : ids[t])
+      if (this->store_->get(id).idempotency_key) b.push_back(id);
+    EXPECT_EQ(a, b);
+  }
+  ListQuery q;
+  q.limit = 1000;
+  const auto jobs = this->store_->list(q);
+  std::set<std::string> distinct;
+  for (const auto& v : ids) distinct.insert(v.begin(), v.end());
+  EXPECT_EQ(jobs.size(), distinct.size());
+  for (size_t i = 0; i < jobs.size(); ++i) EXPECT_EQ(jobs[i].submit_seq, static_cast<int64_t>(i + 1));
 }
 
 }  // namespace
