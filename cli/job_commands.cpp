@@ -55,9 +55,20 @@ bool is_hex64(const std::string& s) {
   return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
 
-// "file:<64 hex>" (or a bare id): already on the server.
+// "file:<64 hex>[.<ext>]" (or a bare id): already on the server.
 bool is_file_ref(const std::string& value) {
-  return (value.rfind("file:", 0) == 0 && is_hex64(value.substr(5)));
+  if (value.rfind("file:", 0) != 0 || value.size() < 5 + 64) return false;
+  const std::string ext = value.substr(5 + 64);
+  return is_hex64(value.substr(5, 64)) &&
+         (ext.empty() || ext == ".jsonl" || ext == ".ndjson" || ext == ".csv" || ext == ".tsv" || ext == ".tab");
+}
+
+// The reference keeps the data format (the readers choose by extension): "file:<id>.jsonl".
+std::string file_reference(const std::string& id, const fs::path& path) {
+  std::string ext = path.extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+  const bool known = ext == ".jsonl" || ext == ".ndjson" || ext == ".csv" || ext == ".tsv" || ext == ".tab";
+  return "file:" + id + (known ? ext : "");
 }
 
 // Job ids go into URL paths: only the characters an id can hold (PROTOCOL: "j-" + 32 hex).
@@ -147,7 +158,7 @@ void resolve_data_file(const http::HttpClient& client, json& spec, const char* f
     throw Error(std::string(override_path.empty() ? spec_file.string() + ": data." : "--") + field + ": '" +
                 path.string() + "' is not a readable file");
   }
-  data[field] = "file:" + upload_file(client, path, quiet);
+  data[field] = file_reference(upload_file(client, path, quiet), path);
 }
 
 // Shows a followed job's events: a live one-line bar on a terminal, plain lines otherwise.

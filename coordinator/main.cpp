@@ -27,6 +27,7 @@ namespace {
 struct Options {
   std::string listen = "127.0.0.1:8080";
   std::string registry;
+  bool create_registry = false;
   std::string auth_config;
   std::string state_dir;
   std::vector<std::string> config_dirs;
@@ -73,6 +74,7 @@ int serve(const Options& o) {
   namespace net = boost::asio;
   trellis::RegistryOptions registry_options;
   registry_options.root = o.registry;
+  registry_options.create = o.create_registry;
   trellis::ArtifactRegistry registry(std::move(registry_options));
   const trellis::SweepReport swept = registry.sweep_staging();
   for (const auto& f : swept.failures) std::cerr << "trellis-coordinator: sweep: " << f << "\n";
@@ -160,6 +162,7 @@ int main(int argc, char** argv) {
   Options o;
   app.add_option("--listen", o.listen, "HOST:PORT to listen on (port 0: an ephemeral port)")->capture_default_str();
   app.add_option("--registry", o.registry, "Adapter registry root")->required();
+  app.add_flag("--create-registry", o.create_registry, "Create the registry root if it does not exist yet");
   app.add_option("--auth-config", o.auth_config, "JSON file: {\"tokens\": [{\"token\": ..., \"role\": user|worker|admin}]}")
       ->required();
   app.add_option("--state-dir", o.state_dir, "Directory for the job database (jobs.db) and uploaded files (files/)")

@@ -4,9 +4,12 @@
 // Exit codes: 0 every job succeeded (or was already done); 1 a job failed, or the group hit an
 // error (a rank's error ends every rank via MPI_Abort); 2 usage; 3 interrupted (a checkpoint was
 // kept: rerun the same command to resume).
+// Coordinator mode: --coordinator URL --token-file F --registry ROOT --checkpoint-dir DIR leases
+// jobs from the coordinator (worker/coordinator_mode.h) until SIGTERM/SIGINT; exit 0 on that stop.
 #include <atomic>
 #include <chrono>
 #include <csignal>
+#include <functional>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -18,6 +21,7 @@
 #include "trainer/model/backbone.h"
 #include "trainer/train/runtime.h"
 #include "trainer/util/error.h"
+#include "worker/coordinator_mode.h"
 #include "worker/group/worker_group.h"
 #include "worker/local_jobs.h"
 #include "worker/mpi/mpi_communicator.h"
@@ -66,11 +70,29 @@ bool parse_options(int argc, char** argv, trellis::WorkerOptions& o, int rank, i
       ->check(CLI::PositiveNumber);
   app.add_option("--log-every", o.log_every, "Progress line every N steps")->check(CLI::PositiveNumber);
   app.add_flag("-q,--quiet", o.quiet, "No progress output on stderr");
+  auto* coord = app.add_option("--coordinator", o.coordinator,
+                               "Lease jobs from this coordinator (http://HOST:PORT) until SIGTERM");
+  coord->excludes(job)->excludes(dir);
+  app.add_option("--token-file", o.token_file, "--coordinator: the file holding the bearer token (role worker)");
+  app.add_option("--data-cache", o.data_cache,
+                 "--coordinator: where downloaded data files are kept (default: <checkpoint-dir>/data-cache)");
+  app.add_option("--lease-wait", o.lease_wait_s, "--coordinator: seconds each lease request waits for a job (0..60)")
+      ->check(CLI::Range(0, 60));
   app.set_version_flag("--version", TRELLIS_VERSION);
   try {
     app.parse(argc, argv);
-    if (o.job.empty() && o.jobs_dir.empty()) throw CLI::ValidationError("one of --job or --jobs-dir is required");
-    if (o.out.empty() && o.registry.empty()) throw CLI::ValidationError("--out or --registry is required");
+    if (!o.coordinator.empty()) {
+      if (o.token_file.empty()) throw CLI::ValidationError("--coordinator needs --token-file");
+      if (o.registry.empty()) throw CLI::ValidationError("--coordinator needs --registry");
+      if (o.checkpoint_dir.empty()) throw CLI::ValidationError("--coordinator needs --checkpoint-dir");
+      if (!o.out.empty()) throw CLI::ValidationError("--out is for local mode (--job, --jobs-dir)");
+    } else {
+      if (o.job.empty() && o.jobs_dir.empty())
+        throw CLI::ValidationError("one of --job or --jobs-dir (or --coordinator) is required");
+      if (o.out.empty() && o.registry.empty()) throw CLI::ValidationError("--out or --registry is required");
+      if (!o.token_file.empty() || !o.data_cache.empty())
+        throw CLI::ValidationError("--token-file and --data-cache need --coordinator");
+    }
     if (o.checkpoint_every > 0 && o.checkpoint_dir.empty())
       throw CLI::ValidationError("--checkpoint-every needs --checkpoint-dir");
   } catch (const CLI::ParseError& e) {
@@ -127,6 +149,8 @@ void print_outcome(const trellis::LocalJobItem& item, const trellis::JobOutcome*
 
 }  // namespace
 
+std::function<void(const std::string&)> g_report_group_error;  // coordinator mode, rank 0
+
 int main(int argc, char** argv) {
   using namespace trellis;
   std::unique_ptr<MpiRuntime> mpi;
@@ -147,15 +171,25 @@ int main(int argc, char** argv) {
 
   MpiCommunicator comm(MPI_COMM_WORLD);
   const auto job_timeout = std::chrono::milliseconds(static_cast<int64_t>(options.collective_timeout_s * 1000));
+  const bool coordinator_mode = !options.coordinator.empty();
+  std::optional<CoordinatorSession> session;  // outlives the try: the catch reports through it
   try {
+    if (coordinator_mode) session.emplace(options, rank, world, g_stop_requested);
     std::optional<LocalJobSource> source;
     std::optional<ArtifactRegistry> registry;  // rank 0 publishes
     std::string backbone_name = options.backbone;
     if (rank == 0) {
       // A registry that is missing (or not mounted) is an error now, not after the first job.
       if (!options.registry.empty()) registry.emplace(RegistryOptions{.root = options.registry});
-      source.emplace(options);
-      if (backbone_name.empty()) backbone_name = source->first_backbone();
+      if (coordinator_mode) {
+        if (backbone_name.empty()) backbone_name = only_backbone(options.config_dir);
+        if (backbone_name.empty())
+          throw Error("--coordinator: name the backbone to serve with --backbone (" + options.config_dir +
+                      "/backbones holds none or several)");
+      } else {
+        source.emplace(options);
+        if (backbone_name.empty()) backbone_name = source->first_backbone();
+      }
     }
     backbone_name = broadcast_bytes(comm, backbone_name, 0);
     std::shared_ptr<const Backbone> backbone;
@@ -193,8 +227,30 @@ int main(int argc, char** argv) {
       group_options.fault_rank = std::stoi(options.inject_fault.substr(0, colon));
       group_options.fault_step = std::stoll(options.inject_fault.substr(colon + 1));
     }
+    if (session) session->install(group_options);
     std::optional<WorkerGroup> group;
     if (backbone) group.emplace(routed, backbone, group_options);
+
+    if (session) {
+      g_report_group_error = [&session](const std::string& error) { session->report_group_error(error); };
+      const int rc = session->run(
+          *group, comm, backbone_name, backbone->weights_sha256(), registry ? &*registry : nullptr, job_timeout,
+          [&](const std::string& job_id, const JobOutcome& outcome, const std::string& version) {
+            if (rank != 0) return;
+            nlohmann::json j = {{"job", job_id}, {"state", to_string(outcome.state)}, {"world_size", world},
+                                {"threads_per_rank", threads}, {"backbone_loads", backbone_loads}};
+            if (outcome.state == JobState::failed) j["error"] = outcome.error;
+            if (!version.empty()) j["version"] = version;
+            if (outcome.state != JobState::failed) {
+              j["steps"] = outcome.result.train.steps;
+              j["resumed_from_step"] = outcome.result.resumed_from_step;
+            }
+            j["seconds"] = outcome.seconds;
+            std::cout << j.dump() << std::endl;
+          });
+      g_report_group_error = nullptr;
+      return rc;
+    }
 
     bool any_failed = false, interrupted = false;
     for (;;) {
@@ -245,6 +301,7 @@ int main(int argc, char** argv) {
   } catch (const std::exception& e) {
     std::fprintf(stderr, "trellis-worker: error on rank %d of %d: %s\n", rank, world, e.what());
     std::fflush(stderr);
+    if (g_report_group_error) g_report_group_error(e.what());
     if (world > 1) MpiRuntime::abort_world(1);
     return 1;
   }

@@ -24,6 +24,11 @@ struct WorkerOptions {
   double collective_timeout_s = 300;  // a training collective waiting longer ends the group
   int64_t log_every = 10;       // progress line every N steps
   bool quiet = false;
+  // Coordinator mode (--coordinator): lease jobs from the coordinator instead of --job/--jobs-dir.
+  std::string coordinator;      // http://HOST:PORT
+  std::string token_file;       // the bearer token (role worker)
+  std::string data_cache;       // downloaded data files; default <checkpoint_dir>/data-cache
+  int lease_wait_s = 10;        // long-poll seconds per lease request (also bounds an idle stop)
 };
 
 // Intra-op threads for one rank when not given: SLURM_CPUS_PER_TASK if set, else this node's

@@ -1,5 +1,6 @@
 #include "coordinator/api/file_store.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -59,10 +60,19 @@ StoredFile FileStore::put(std::string_view bytes) {
   return stored;
 }
 
-std::optional<std::string> file_id_of_reference(const std::string& reference) {
-  std::string id = reference.rfind("file:", 0) == 0 ? reference.substr(5) : reference;
-  if (!FileStore::valid_id(id)) return std::nullopt;
-  return id;
+std::optional<FileReference> parse_file_reference(const std::string& reference) {
+  std::string rest = reference.rfind("file:", 0) == 0 ? reference.substr(5) : reference;
+  FileReference ref;
+  if (rest.size() > 64) {
+    ref.extension = rest.substr(64);
+    rest.resize(64);
+    static const char* kFormats[] = {".jsonl", ".ndjson", ".csv", ".tsv", ".tab"};
+    if (std::none_of(std::begin(kFormats), std::end(kFormats), [&](const char* f) { return ref.extension == f; }))
+      return std::nullopt;
+  }
+  if (!FileStore::valid_id(rest)) return std::nullopt;
+  ref.id = rest;
+  return ref;
 }
 
 }  // namespace trellis::api

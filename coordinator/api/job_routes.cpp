@@ -18,12 +18,14 @@ namespace {
 
 // A data reference must be an uploaded file: returns "file:<id>" or throws BadRequest.
 std::string checked_file_reference(const FileStore& files, const std::string& field, const std::string& value) {
-  auto id = file_id_of_reference(value);
-  if (!id)
-    throw BadRequest("job: field '" + field + "' must be a file id (\"file:<sha256>\" from POST /v1/files), got '" +
-                     value.substr(0, 200) + "': the coordinator does not read paths");
-  if (!files.find(*id)) throw BadRequest("job: field '" + field + "': unknown file id " + *id + " (upload it first)");
-  return "file:" + *id;
+  auto ref = parse_file_reference(value);
+  if (!ref)
+    throw BadRequest("job: field '" + field +
+                     "' must be a file id (\"file:<sha256>\" from POST /v1/files, optionally with the format: "
+                     "\"file:<sha256>.jsonl\", .csv, .tsv), got '" + value.substr(0, 200) +
+                     "': the coordinator does not read paths");
+  if (!files.find(ref->id)) throw BadRequest("job: field '" + field + "': unknown file id " + ref->id + " (upload it first)");
+  return ref->canonical();
 }
 
 bool valid_idempotency_key(const std::string& key) {

@@ -26,9 +26,13 @@ TOKENS = {"user": "user-token-0123456789abcdef", "worker": "worker-token-0123456
 TIMEOUT = 30
 
 
-def start_coordinator(root, auth, *extra):
-    p = subprocess.Popen([COORDINATOR, "--listen", "127.0.0.1:0", "--registry", str(root), "--auth-config", str(auth),
-                          *map(str, extra)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def start_coordinator(root, auth, *extra, state_dir=None, listen="127.0.0.1:0", stderr=subprocess.PIPE):
+    """Starts trellis-coordinator; returns (process, port). The job state goes to `state_dir`
+    (default: a `state` directory next to the registry root)."""
+    state_dir = state_dir or Path(root).parent / "state"
+    p = subprocess.Popen([COORDINATOR, "--listen", listen, "--registry", str(root), "--auth-config", str(auth),
+                          "--state-dir", str(state_dir), *map(str, extra)],
+                         stdout=subprocess.PIPE, stderr=stderr, text=True)
     ready, _, _ = select.select([p.stdout], [], [], TIMEOUT)
     if not ready:
         p.kill()
@@ -36,7 +40,7 @@ def start_coordinator(root, auth, *extra):
     line = p.stdout.readline()
     if not line:
         p.wait(TIMEOUT)
-        raise AssertionError(f"trellis-coordinator exited {p.returncode}: {p.stderr.read()}")
+        raise AssertionError(f"trellis-coordinator exited {p.returncode}: {p.stderr.read() if p.stderr else ''}")
     return p, json.loads(line)["port"]
 
 

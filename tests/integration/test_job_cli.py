@@ -213,7 +213,8 @@ class FakeCoordinator:
             value = spec.get("data", {}).get(field)
             if value is None and field == "validation":
                 continue
-            if not (isinstance(value, str) and value.startswith("file:") and value[5:] in self.files):
+            if not (isinstance(value, str) and value.startswith("file:") and value[5:69] in self.files
+                    and value[69:] in ("", ".jsonl", ".csv", ".tsv")):
                 return self.error(h, 400, "invalid", f"field 'data.{field}' must be a file id (file:<sha256>), not {value!r}")
         if spec.get("train", {}).get("batch_size", 1) <= 0:
             return self.error(h, 400, "invalid", "field 'train.batch_size' must be > 0")
@@ -303,8 +304,9 @@ class JobCliTest(unittest.TestCase):
         self.assertEqual(self.fake.file_names[sha256_bytes(train_bytes)], "train.jsonl")
         self.assertEqual(self.fake.file_names[sha256_bytes(dev_bytes)], "dev.jsonl")
         job = self.fake.jobs[job_id]
-        self.assertEqual(job["spec"]["data"]["train"], "file:" + sha256_bytes(train_bytes))
-        self.assertEqual(job["spec"]["data"]["validation"], "file:" + sha256_bytes(dev_bytes))
+        # The reference keeps the format (the workers' readers go by extension).
+        self.assertEqual(job["spec"]["data"]["train"], "file:" + sha256_bytes(train_bytes) + ".jsonl")
+        self.assertEqual(job["spec"]["data"]["validation"], "file:" + sha256_bytes(dev_bytes) + ".jsonl")
         self.assertEqual(job["spec"]["data"]["max_seq_len"], 32)
         # A bare spec (no envelope) and an idempotency key even though none was given.
         posts = self.job_posts()

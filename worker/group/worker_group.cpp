@@ -47,6 +47,7 @@ JobOutcome WorkerGroup::run(const GroupJob& job) {
   for (int r = 0; r < world; ++r) {
     if (failed[r].item<int>() == 0) continue;
     outcome.state = JobState::failed;
+    outcome.prepare_failed = true;
     outcome.error = (world > 1 ? "rank " + std::to_string(r) + ": " : "") + broadcast_bytes(comm_, error, r);
     outcome.seconds = std::chrono::duration<double>(clock::now() - start).count();
     return outcome;
@@ -57,6 +58,13 @@ JobOutcome WorkerGroup::run(const GroupJob& job) {
   options.callbacks.checkpoint_every = job.checkpoint_file.empty() ? 0 : options_.checkpoint_every;
   if (rank == 0 && options_.log_progress) log_progress_to_stderr(options.callbacks, "[" + job.id + "] ");
   const auto report = options.callbacks.on_step;
+  const auto step_hook = rank == 0 ? options_.on_step_report : nullptr;
+  if (rank == 0 && options_.on_eval_report) {
+    options.callbacks.on_eval = [log = options.callbacks.on_eval, hook = options_.on_eval_report](const EvalReport& r) {
+      if (log) log(r);
+      hook(r);
+    };
+  }
   bool first_step = true;
   options.callbacks.step_every = 1;  // every step: the first one is timed; progress is thinned below
   options.callbacks.on_step = [&, report](const StepReport& r) {
@@ -65,14 +73,17 @@ JobOutcome WorkerGroup::run(const GroupJob& job) {
       outcome.first_step_seconds = r.step_seconds;
     }
     first_step = false;
+    if (step_hook) step_hook(r);
     if (report && (r.step % std::max<int64_t>(1, options_.log_every) == 0 || r.step == r.total_steps)) report(r);
   };
   const int64_t stop_at = options_.stop_at_step;
   const std::atomic<bool>* stop = options_.stop_requested;
+  const std::atomic<bool>* cancel = rank == 0 ? options_.cancel_requested : nullptr;
   const bool inject_fault = options_.fault_rank == rank;
   const int64_t fault_step = options_.fault_step;
-  options.callbacks.control = [stop_at, stop, inject_fault, fault_step](int64_t step) {
+  options.callbacks.control = [stop_at, stop, cancel, inject_fault, fault_step](int64_t step) {
     if (inject_fault && step == fault_step) throw Error("injected fault at step " + std::to_string(step));
+    if (cancel && cancel->load(std::memory_order_relaxed)) return StepControl::cancel;
     if ((stop_at > 0 && step >= stop_at) || (stop && stop->load(std::memory_order_relaxed))) return StepControl::preempt;
     return StepControl::proceed;
   };

@@ -9,6 +9,7 @@
 // recoverable within the group: run() throws and the caller ends the whole group (MPI_Abort).
 // Not thread-safe; one caller thread (the MPI thread).
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -31,6 +32,12 @@ struct WorkerGroupOptions {
   int64_t fault_step = 0;
   bool log_progress = true;        // rank 0 prints progress lines to stderr
   int64_t log_every = 10;
+  // Coordinator mode (unset in local mode). Read at every step on rank 0: once true, the job is
+  // cancelled after the current step (no checkpoint, no artifact). Not owned; may be null.
+  const std::atomic<bool>* cancel_requested = nullptr;
+  // Rank 0: every step's report and every evaluation, on the training thread (keep them cheap).
+  std::function<void(const StepReport&)> on_step_report;
+  std::function<void(const EvalReport&)> on_eval_report;
 };
 
 enum class JobState { succeeded, failed, interrupted, cancelled };
@@ -39,6 +46,7 @@ std::string to_string(JobState state);
 struct JobOutcome {
   JobState state = JobState::failed;
   std::string error;                 // failed: "rank R: cause"
+  bool prepare_failed = false;       // failed in the prepare phase: the job's own spec or data is at fault
   JobRunResult result;               // succeeded or interrupted
   double prepare_seconds = 0;        // reading, validating and tokenising the data
   double seconds_to_first_step = 0;  // from run() to the end of the first optimizer step

@@ -1,0 +1,119 @@
+#include "worker/coordinator_jobs.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <fstream>
+
+#include "trainer/spec/job_spec.h"
+#include "trainer/util/error.h"
+
+namespace trellis {
+
+namespace {
+
+bool is_sha256(const std::string& s) {
+  return s.size() == 64 &&
+         std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+bool safe_id(const std::string& id) {
+  return !id.empty() && id.size() <= 128 && id.front() != '.' &&
+         std::all_of(id.begin(), id.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_'; });
+}
+
+// ".jsonl" when the first non-blank line starts with '{', ".tsv" when it holds a tab, else ".csv".
+std::string sniff_extension(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  std::string line;
+  while (std::getline(in, line)) {
+    const auto first = line.find_first_not_of(" \t\r\xEF\xBB\xBF");
+    if (first == std::string::npos) continue;
+    if (line[first] == '{') return ".jsonl";
+    return line.find('\t') != std::string::npos ? ".tsv" : ".csv";
+  }
+  return ".jsonl";
+}
+
+}  // namespace
+
+LeasedJob prepare_leased_job(const nlohmann::json& job_object, CoordinatorClient& client,
+                             const CoordinatorJobOptions& options) {
+  LeasedJob leased;
+  auto refuse = [&](std::string code, std::string error, bool retryable) {
+    leased.job.reset();
+    leased.error_code = std::move(code);
+    leased.error = std::move(error);
+    leased.retryable = retryable;
+    return leased;
+  };
+  GroupJob job;
+  job.id = job_object.value("id", "");
+  if (!safe_id(job.id)) return refuse("invalid_job", "the leased job's id is not usable: '" + job.id + "'", false);
+  try {
+    if (!job_object.contains("spec")) throw Error("the leased job has no spec");
+    job.spec = parse_job_spec(job_object.at("spec"), "job " + job.id);
+  } catch (const std::exception& e) {
+    return refuse("invalid_job", e.what(), false);
+  }
+  if (!options.backbone.empty() && job.spec.backbone != options.backbone)
+    return refuse("wrong_backbone",
+                  "job " + job.id + " needs backbone " + job.spec.backbone + "; this group serves " + options.backbone,
+                  true);
+  const std::filesystem::path cache = std::filesystem::absolute(
+      options.data_cache.empty() ? options.checkpoint_dir / "data-cache" : options.data_cache);
+  auto localise = [&](std::string& ref, const char* field) {
+    // "file:<sha256>[.<ext>]": the extension, when given, names the format.
+    std::string sha = ref.starts_with("file:") ? ref.substr(5) : ref;
+    std::string ext;
+    if (sha.size() > 64) {
+      ext = sha.substr(64);
+      sha.resize(64);
+    }
+    if (!is_sha256(sha) || (!ext.empty() && ext != ".jsonl" && ext != ".ndjson" && ext != ".csv" && ext != ".tsv" &&
+                            ext != ".tab"))
+      throw DownloadError(std::string("data.") + field + ": '" + ref + "' is not a file id (file:<sha256>[.ext])", false);
+    const auto local = cache / sha;
+    if (!std::filesystem::exists(local)) client.download_file(sha, local);
+    // The readers pick the format by extension: a link <sha256>.<ext> names it (sniffed if not given).
+    const auto named = cache / (sha + (ext.empty() ? sniff_extension(local) : ext));
+    std::error_code ec;
+    if (!std::filesystem::is_symlink(named, ec)) {
+      std::filesystem::create_symlink(sha, named, ec);
+      if (ec && !std::filesystem::is_symlink(named)) throw DownloadError(named.string() + ": " + ec.message(), true);
+    }
+    ref = named.string();
+  };
+  try {
+    localise(job.spec.data.train, "train");
+    if (job.spec.data.validation) localise(*job.spec.data.validation, "validation");
+  } catch (const DownloadError& e) {
+    return refuse("data_unavailable", e.what(), e.retryable);
+  } catch (const std::exception& e) {
+    return refuse("data_unavailable", e.what(), true);
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(options.checkpoint_dir, ec);
+  if (ec)
+    return refuse("internal", options.checkpoint_dir.string() + ": cannot create the checkpoint directory: " + ec.message(),
+                  true);
+  static std::atomic<int> counter{0};
+  const auto staging = std::filesystem::temp_directory_path() /
+                       ("trellis-worker-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + "-" + job.id);
+  std::filesystem::create_directories(staging, ec);
+  if (ec) return refuse("internal", staging.string() + ": cannot create the staging directory: " + ec.message(), true);
+  job.out = (staging / "artifact").string();
+  job.checkpoint_file = (std::filesystem::absolute(options.checkpoint_dir) / (job.id + ".ckpt")).string();
+  leased.job = std::move(job);
+  return leased;
+}
+
+void remove_job_staging(const GroupJob& job) {
+  if (job.out.empty()) return;
+  std::error_code ignored;
+  std::filesystem::remove_all(std::filesystem::path(job.out).parent_path(), ignored);
+}
+
+}  // namespace trellis

@@ -1,0 +1,40 @@
+#pragma once
+// Coordinator mode, rank 0: turns a leased job object (PROTOCOL.md) into the GroupJob the group
+// trains. Every "file:<sha256>" (or bare 64-hex) data reference is downloaded once into the data
+// cache as <cache>/<sha256> (verified before it appears there) and replaced by the path of a link
+// <cache>/<sha256>.<ext> to it (the readers pick the format by extension; the coordinator does
+// not say it, so it is sniffed: JSON lines, else TSV with a tab in the first line, else CSV), which
+// every rank must be able to read (one host, or a shared filesystem). The checkpoint is
+// <checkpoint-dir>/<job id>.ckpt, so a job leased again (by this group or another sharing the
+// directory) resumes from it; the artifact goes to a fresh temporary directory (remove its parent
+// with remove_job_staging once published). No LibTorch here.
+#include <filesystem>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "worker/coordinator_client.h"
+#include "worker/group/group_job.h"
+
+namespace trellis {
+
+struct CoordinatorJobOptions {
+  std::filesystem::path checkpoint_dir;
+  std::filesystem::path data_cache;  // default (empty): <checkpoint_dir>/data-cache
+  std::string backbone;              // the group's backbone
+};
+
+struct LeasedJob {
+  std::optional<GroupJob> job;  // absent: the job cannot run here (see error)
+  std::string error_code;       // "invalid_job", "data_unavailable", "wrong_backbone"
+  std::string error;
+  bool retryable = false;       // false: the job's own spec or data is at fault
+};
+
+LeasedJob prepare_leased_job(const nlohmann::json& job_object, CoordinatorClient& client,
+                             const CoordinatorJobOptions& options);
+// Removes the temporary directory that holds `job.out` (no error if it is gone).
+void remove_job_staging(const GroupJob& job);
+
+}  // namespace trellis
