@@ -14,7 +14,12 @@ if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
 DEB_PACKAGES=(build-essential cmake ninja-build ccache pkg-config git
   libopenmpi-dev openmpi-bin libboost-dev libcereal-dev libsqlite3-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev libutf8proc-dev libcli11-dev nlohmann-json3-dev
-  python3-venv python3-pip procps)
+  python3-venv python3-pip procps
+  slurm-wlm munge libpmix-dev)
+# slurm-wlm + munge: worker groups as Slurm jobs (cluster/slurm/); srun --mpi=pmix loads
+# pmix2/lib/libpmix.so, which only libpmix-dev provides (check with `srun --mpi=list`).
+# cluster/slurm/local_slurm.sh runs a private Slurm (own munge key, socket, ports), apart from the
+# packages' systemd services where those exist.
 missing=()
 for p in "${DEB_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

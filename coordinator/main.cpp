@@ -1,13 +1,18 @@
 // trellis-coordinator: the control plane's HTTP API: the job queue (SQLite), uploaded data files,
 // the worker protocol and the adapter registry (PROTOCOL.md in coordinator/api/).
 // Parse options -> build (registry, store, files, tokens, router, server) -> run (with a lease
-// expiry timer) -> stop on SIGINT/SIGTERM.
+// expiry timer, and in launcher mode the launcher's thread) -> stop on SIGINT/SIGTERM.
+#include <cctype>
 #include <chrono>
+#include <condition_variable>
 #include <cstdlib>
 #include <iostream>
+#include <memory>
+#include <mutex>
 #include <thread>
 
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -17,6 +22,7 @@
 #include "coordinator/api/adapter_routes.h"
 #include "coordinator/api/job_api.h"
 #include "coordinator/api/metrics.h"
+#include "coordinator/launcher/group_launcher.h"
 #include "coordinator/store/sqlite_job_store.h"
 #include "coordinator/http/http_server.h"
 #include "coordinator/registry/artifact_registry.h"
@@ -39,7 +45,42 @@ struct Options {
   // cores let more submits share one commit.
   int threads = 16;
   int grace_seconds = 10;
+  // Launcher mode (off unless --launcher slurm).
+  std::string launcher;
+  std::string sbatch_script;
+  int launcher_max_groups = 2;
+  double launcher_idle_timeout_s = 300;
+  double launcher_poll_s = 2;
+  std::vector<std::string> sbatch_args;
+  std::vector<std::string> launcher_env;
 };
+
+// KEY=VALUE pairs of --launcher-env (KEY: a shell variable name).
+std::vector<std::pair<std::string, std::string>> parse_env_pairs(const std::vector<std::string>& items) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& item : items) {
+    const auto eq = item.find('=');
+    const std::string key = item.substr(0, eq);
+    bool ok = eq != std::string::npos && !key.empty() && !std::isdigit(static_cast<unsigned char>(key[0]));
+    for (char c : key) ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '_');
+    if (!ok) throw trellis::Error("--launcher-env: expected KEY=VALUE, got '" + item.substr(0, eq) + "=...'");
+    out.emplace_back(key, item.substr(eq + 1));
+  }
+  return out;
+}
+
+// The URL worker groups reach this coordinator at (a wildcard address: this host's name).
+std::string coordinator_url(const boost::asio::ip::tcp::endpoint& ep) {
+  std::string host = ep.address().to_string();
+  if (ep.address().is_unspecified()) {
+    char name[256] = {};
+    ::gethostname(name, sizeof name - 1);
+    host = name;
+  } else if (ep.address().is_v6()) {
+    host = "[" + host + "]";
+  }
+  return "http://" + host + ":" + std::to_string(ep.port());
+}
 
 trellis::http::ServerOptions server_options(const Options& o) {
   trellis::http::ServerOptions s;
@@ -104,7 +145,11 @@ int serve(const Options& o) {
   trellis::api::add_file_routes(router, api);
   trellis::api::add_job_routes(router, api);
   trellis::api::add_worker_routes(router, api);
-  trellis::api::add_metrics_route(router, api, request_metrics, 3 * api.lease_ttl);
+  trellis::GroupLauncher* launcher_ptr = nullptr;  // set before the I/O threads start
+  std::function<std::string()> launcher_metrics;
+  if (!o.launcher.empty())
+    launcher_metrics = [&launcher_ptr] { return launcher_ptr ? launcher_ptr->render_metrics() : std::string(); };
+  trellis::api::add_metrics_route(router, api, request_metrics, 3 * api.lease_ttl, launcher_metrics);
   trellis::http::HttpServer server(ioc, server_options(o), router);
 
   // Lease expiry: jobs of groups that stopped heart-beating go back to the queue.
@@ -124,6 +169,20 @@ int serve(const Options& o) {
     });
   };
   expire_loop();
+  // Launcher mode: the policy runs on its own thread (sbatch/scancel/squeue block).
+  std::unique_ptr<trellis::SlurmCommandClient> slurm;
+  std::unique_ptr<trellis::GroupLauncher> launcher;
+  std::mutex launcher_mutex;
+  std::condition_variable launcher_cv;
+  bool launcher_stop = false;
+  std::thread launcher_thread;
+  auto stop_launcher = [&] {
+    {
+      std::lock_guard lock(launcher_mutex);
+      launcher_stop = true;
+    }
+    launcher_cv.notify_all();
+  };
   net::signal_set signals(ioc, SIGINT, SIGTERM);
   net::steady_timer drain(ioc);
   std::function<void(std::chrono::steady_clock::time_point)> wait_drained;
@@ -136,21 +195,53 @@ int serve(const Options& o) {
     if (ec) return;
     stopping = true;
     expiry.cancel();
+    stop_launcher();
     server.stop();
     wait_drained(std::chrono::steady_clock::now() + std::chrono::seconds(o.grace_seconds));
   });
   server.start();
   const auto ep = server.local_endpoint();
+  if (!o.launcher.empty()) {
+    trellis::SlurmCommandOptions so;
+    so.sbatch_script = o.sbatch_script;
+    so.sbatch_args = o.sbatch_args;
+    so.env = parse_env_pairs(o.launcher_env);
+    so.coordinator_url = coordinator_url(ep);
+    slurm = std::make_unique<trellis::SlurmCommandClient>(std::move(so));
+    trellis::LauncherOptions lo;
+    lo.max_groups = o.launcher_max_groups;
+    lo.idle_timeout = millis(o.launcher_idle_timeout_s);
+    lo.group_live_window = 3 * api.lease_ttl;
+    launcher = std::make_unique<trellis::GroupLauncher>(
+        store, *slurm, clock, lo,
+        [&api](const std::string& group_id, const trellis::JobError& error) {
+          return trellis::api::release_group(api, group_id, error);
+        });
+    launcher_ptr = launcher.get();
+    const auto poll = millis(o.launcher_poll_s);
+    launcher_thread = std::thread([&, poll] {
+      std::unique_lock lock(launcher_mutex);
+      while (!launcher_stop) {
+        lock.unlock();
+        launcher->tick();  // logs its own errors
+        lock.lock();
+        launcher_cv.wait_for(lock, poll, [&] { return launcher_stop; });
+      }
+    });
+  }
   std::cout << nlohmann::json{{"listening", ep.address().to_string() + ":" + std::to_string(ep.port())},
                               {"address", ep.address().to_string()}, {"port", ep.port()},
                               {"registry", registry.root().string()}, {"swept", swept.removed.size()},
-                              {"state_dir", state_dir.string()}, {"backbones", backbones.names()}}
+                              {"state_dir", state_dir.string()}, {"backbones", backbones.names()},
+                              {"launcher", o.launcher.empty() ? nlohmann::json(nullptr) : nlohmann::json(o.launcher)}}
                    .dump()
             << std::endl;
   std::vector<std::thread> pool;
   for (int i = 1; i < o.threads; ++i) pool.emplace_back([&ioc] { ioc.run(); });
   ioc.run();
   for (auto& t : pool) t.join();
+  stop_launcher();
+  if (launcher_thread.joinable()) launcher_thread.join();
   std::cerr << "trellis-coordinator: stopped\n";
   return 0;
 }
@@ -186,11 +277,40 @@ int main(int argc, char** argv) {
   app.add_option("--grace-seconds", o.grace_seconds, "On SIGTERM, how long responses in flight may finish")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
+  app.add_option("--launcher", o.launcher,
+                 "Launcher mode: submit worker groups to Slurm while jobs wait for a backbone (off by default)")
+      ->check(CLI::IsMember({"slurm"}));
+  app.add_option("--sbatch-script", o.sbatch_script, "Launcher: the batch script that runs one worker group")
+      ->check(CLI::ExistingFile);
+  app.add_option("--launcher-max-groups", o.launcher_max_groups, "Launcher: most launched groups pending or running")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 10000));
+  app.add_option("--launcher-idle-timeout", o.launcher_idle_timeout_s,
+                 "Launcher: scancel a launched group idle (no lease) this many seconds")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1e7));
+  app.add_option("--launcher-poll", o.launcher_poll_s, "Launcher: seconds between squeue polls and decisions")
+      ->capture_default_str()
+      ->check(CLI::Range(0.05, 3600.0));
+  app.add_option("--sbatch-arg", o.sbatch_args, "Launcher: an extra sbatch argument (repeatable), e.g. --partition=gpu")
+      ->allow_extra_args(false);
+  app.add_option("--launcher-env", o.launcher_env,
+                 "Launcher: KEY=VALUE put into sbatch's environment (exported to the job; repeatable), e.g. "
+                 "TRELLIS_TOKEN_FILE=/shared/worker.token")
+      ->allow_extra_args(false);
   try {
     app.parse(argc, argv);
+    if (!o.launcher.empty() && o.sbatch_script.empty())
+      throw CLI::ValidationError("--sbatch-script", "is required with --launcher slurm");
+    if (o.launcher.empty() && (!o.sbatch_script.empty() || !o.sbatch_args.empty() || !o.launcher_env.empty()))
+      throw CLI::ValidationError("--sbatch-script/--sbatch-arg/--launcher-env", "need --launcher slurm");
+    parse_env_pairs(o.launcher_env);
   } catch (const CLI::ParseError& e) {
     const int rc = app.exit(e);
     return rc == 0 ? 0 : 2;
+  } catch (const trellis::Error& e) {
+    std::cerr << "trellis-coordinator: " << e.what() << "\n";
+    return 2;
   }
   try {
     return serve(o);

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <optional>
 
@@ -118,6 +119,8 @@ int CoordinatorSession::run(
     register_body = {{"backbone_name", backbone_name}, {"backbone_sha256", backbone_sha256},
                      {"world_size", s.world},          {"devices", devices},
                      {"host", std::string(host)}};
+    if (const char* slurm_job = std::getenv("SLURM_JOB_ID"); slurm_job && *slurm_job)
+      register_body["slurm_job_id"] = std::string(slurm_job);  // lets a launching coordinator tie us to it
     job_options.checkpoint_dir = s.options.checkpoint_dir;
     job_options.data_cache = s.options.data_cache;
     job_options.backbone = backbone_name;

@@ -37,6 +37,10 @@ class ChangeFeed {
   ChangeFeed& operator=(const ChangeFeed&) = delete;
 
   void wait(const std::string& topic, Deadline deadline, Attempt attempt, http::Responder done);
+  static Deadline deadline_after(double seconds) {
+    return std::chrono::steady_clock::now() +
+           std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(seconds));
+  }
   void notify(const std::string& topic);
   std::size_t waiting() const;  // waiters currently registered (for /metrics)
 

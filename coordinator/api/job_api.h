@@ -40,5 +40,8 @@ void add_worker_routes(http::Router& router, JobApi& api);
 // Sends every job whose lease expired by `now` back to the queue (or to failed/cancelled) and
 // wakes the waiters concerned. Returns the jobs' ids. Called by the coordinator's expiry timer.
 std::vector<std::string> expire_leases(JobApi& api, Time now);
+// Ends the group (its Slurm job ended): its live jobs go back to the queue at once (JobStore::
+// release_group) and the waiters concerned wake. Returns the jobs' ids. Called by the launcher.
+std::vector<std::string> release_group(JobApi& api, const std::string& group_id, const JobError& error);
 
 }  // namespace trellis::api

@@ -149,11 +149,8 @@ void add_job_routes(http::Router& router, JobApi& api) {
           return no_content(*req);
         });
         if (http::status_of(early) != bh::status::no_content) return done(std::move(early));
-        const auto deadline = std::chrono::steady_clock::now() +
-                              std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                  std::chrono::duration<double>(wait));
         api.feed.wait(
-            job_topic(id), deadline,
+            job_topic(id), ChangeFeed::deadline_after(wait),
             [&api, req, id, after](bool final) -> std::optional<http::Response> {
               // 204 inside means "nothing yet": keep waiting.
               http::Response answer = guarded(*req, [&]() -> http::Response {

@@ -63,9 +63,9 @@ std::string RequestMetrics::render() const {
 }
 
 void add_metrics_route(http::Router& router, JobApi& api, const RequestMetrics& metrics,
-                       std::chrono::milliseconds group_active_window) {
+                       std::chrono::milliseconds group_active_window, std::function<std::string()> extra) {
   router.add(bh::verb::get, "/metrics", {http::Role::user, http::Role::worker, http::Role::admin},
-             [&api, &metrics, group_active_window](const http::Request& req, const http::RouteContext&) {
+             [&api, &metrics, group_active_window, extra](const http::Request& req, const http::RouteContext&) {
                const StoreStats stats = api.store.stats(SystemClock().now() - group_active_window);
                std::string out = "# HELP trellis_jobs Jobs by state.\n# TYPE trellis_jobs gauge\n";
                for (const auto& [state, n] : stats.jobs_by_state)
@@ -81,6 +81,7 @@ void add_metrics_route(http::Router& router, JobApi& api, const RequestMetrics& 
                out += "trellis_groups " + std::to_string(stats.groups_active) + "\n";
                out += "# HELP trellis_long_polls Requests waiting in a long-poll.\n# TYPE trellis_long_polls gauge\n";
                out += "trellis_long_polls " + std::to_string(api.feed.waiting()) + "\n";
+               if (extra) out += extra();
                out += metrics.render();
                http::StringResponse res{bh::status::ok, req.version()};
                res.set(bh::field::content_type, "text/plain; version=0.0.4");

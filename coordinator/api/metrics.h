@@ -3,6 +3,7 @@
 // method and status class), fed by the Router's observer, plus the store's gauges at scrape time.
 // Thread-safety: observe() and render() may run concurrently (one mutex).
 #include <array>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -31,7 +32,9 @@ class RequestMetrics {
 
 // GET /metrics (any role): jobs by state, queue depth, active groups, leases, long-poll waiters,
 // and the request histogram. A group is active when seen within `group_active_window`.
+// `extra` (optional) appends more exposition lines (the launcher's, in launcher mode).
 void add_metrics_route(http::Router& router, JobApi& api, const RequestMetrics& metrics,
-                       std::chrono::milliseconds group_active_window);
+                       std::chrono::milliseconds group_active_window,
+                       std::function<std::string()> extra = {});
 
 }  // namespace trellis::api

@@ -2,6 +2,8 @@
 // cancelled; and lease expiry.
 #include <unistd.h>
 
+#include <cctype>
+
 #include "coordinator/api/api_request.h"
 #include "coordinator/api/job_api.h"
 #include "coordinator/api/job_json.h"
@@ -16,6 +18,15 @@ using http::Role;
 namespace {
 
 bool is_sha256_hex(const std::string& s) { return FileStore::valid_id(s); }
+
+// Empty (not under Slurm) or a Slurm job id: "123", "123_4" (array), "123+1" (het job).
+bool valid_slurm_job_id(const std::string& id) {
+  if (id.size() > 64) return false;
+  for (char c : id)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '.' && c != ';' && c != '+' && c != '-')
+      return false;
+  return true;
+}
 
 // The job of a worker call, with its lease id from the body (BadRequest / not_found otherwise).
 std::string lease_of(const nlohmann::json& body) {
@@ -42,7 +53,8 @@ void add_worker_routes(http::Router& router, JobApi& api) {
   router.add(bh::verb::post, "/v1/groups", workers, [&api](const http::Request& req, const http::RouteContext&) {
     return guarded(req, [&]() -> http::Response {
       const nlohmann::json body = body_object(req);
-      only_fields(body, {"backbone_name", "backbone_sha256", "world_size", "devices", "host", "group_id"}, "group");
+      only_fields(body, {"backbone_name", "backbone_sha256", "world_size", "devices", "host", "group_id", "slurm_job_id"},
+                  "group");
       Group group;
       group.backbone_name = string_field(body, "backbone_name");
       group.backbone_sha256 = string_field(body, "backbone_sha256");
@@ -50,6 +62,9 @@ void add_worker_routes(http::Router& router, JobApi& api) {
         throw BadRequest("field 'backbone_sha256' must be 64 lowercase hex digits");
       group.world_size = static_cast<int>(int_field(body, "world_size", 1, 1 << 20));
       group.host = optional_string_field(body, "host").value_or("");
+      group.slurm_job_id = optional_string_field(body, "slurm_job_id").value_or("");
+      if (!valid_slurm_job_id(group.slurm_job_id))
+        throw BadRequest("field 'slurm_job_id' must be 1 to 64 characters of [A-Za-z0-9_.;+-]");
       if (body.contains("devices") && !(body["devices"].is_array()))
         throw BadRequest("field 'devices' must be an array of strings");
       auto id = optional_string_field(body, "group_id");
@@ -79,11 +94,8 @@ void add_worker_routes(http::Router& router, JobApi& api) {
           return no_content(*req);
         });
         if (http::status_of(early) != bh::status::no_content) return done(std::move(early));
-        const auto deadline = std::chrono::steady_clock::now() +
-                              std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                  std::chrono::duration<double>(wait));
         api.feed.wait(
-            backbone_topic(sha), deadline,
+            backbone_topic(sha), ChangeFeed::deadline_after(wait),
             [&api, req, group_id](bool final) -> std::optional<http::Response> {
               std::optional<Job> leased;
               http::Response answer = guarded(*req, [&]() -> http::Response {
@@ -167,6 +179,12 @@ void add_worker_routes(http::Router& router, JobApi& api) {
                  return http::json_response(req, bh::status::ok, job_to_json(job, std::nullopt));
                });
              });
+}
+
+std::vector<std::string> release_group(JobApi& api, const std::string& group_id, const JobError& error) {
+  std::vector<std::string> ids = api.store.release_group(group_id, error);
+  for (const std::string& id : ids) notify_after_release(api, api.store.get(id));
+  return ids;
 }
 
 std::vector<std::string> expire_leases(JobApi& api, Time now) {

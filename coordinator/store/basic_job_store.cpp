@@ -261,11 +261,13 @@ Job BasicJobStore::cancel(const std::string& job_id) {
 
 Group BasicJobStore::register_group(const Group& group) {
   if (group.id.empty()) invalid("A group needs an id.");
+  if (group.slurm_job_id.size() > 64) invalid("Group '" + group.id + "': slurm_job_id is too long.");
   if (group.backbone_sha256.empty()) invalid("Group '" + group.id + "' needs its backbone's sha256.");
   if (group.world_size < 1) invalid("Group '" + group.id + "' needs world_size >= 1.");
   return transact([&] {
     Group g = group;
     g.last_seen = now();
+    g.ended_at.reset();
     save_group(g);
     return g;
   });
@@ -284,6 +286,8 @@ std::optional<Lease> BasicJobStore::lease(const std::string& group_id,
   return transact([&]() -> std::optional<Lease> {
     auto group = load_group(group_id);
     if (!group) throw StoreError(StoreErrorKind::not_found, "No worker group '" + group_id + "'.");
+    if (group->ended_at)
+      throw StoreError(StoreErrorKind::not_found, "Worker group '" + group_id + "' has ended; register again.");
     const Time t = now();
     group->last_seen = t;
     save_group(*group);
@@ -392,6 +396,58 @@ std::vector<std::string> BasicJobStore::expire_leases(Time now_arg) {
     }
     return ids;
   });
+}
+
+std::vector<std::string> BasicJobStore::release_group(const std::string& group_id, const JobError& error) {
+  if (error.code.empty()) invalid("release_group needs an error code.");
+  return transact([&] {
+    auto group = load_group(group_id);
+    if (!group) throw StoreError(StoreErrorKind::not_found, "No worker group '" + group_id + "'.");
+    const Time t = now();
+    std::vector<std::string> ids = live_jobs_of_group(group_id);
+    for (const auto& id : ids) {
+      Job job = must_load(id);
+      std::vector<JobEvent> events;
+      end_attempt(job, error, true, error.code, t, events);
+      write(job, events, false);
+    }
+    if (!group->ended_at) {
+      group->ended_at = t;
+      save_group(*group);
+    }
+    return ids;
+  });
+}
+
+void BasicJobStore::record_launch(const LaunchedJob& launch) {
+  if (launch.slurm_job_id.empty() || launch.slurm_job_id.size() > 64)
+    invalid("A launched job needs a Slurm job id of 1 to 64 characters.");
+  if (launch.backbone_sha256.empty()) invalid("A launched job needs its backbone's sha256.");
+  transact([&] {
+    LaunchedJob l = launch;
+    l.submitted_at = to_millis(l.submitted_at);
+    if (l.cancel_requested_at) l.cancel_requested_at = to_millis(*l.cancel_requested_at);
+    if (l.ended_at) l.ended_at = to_millis(*l.ended_at);
+    save_launch(l);
+  });
+}
+
+std::vector<LaunchedJob> BasicJobStore::launched_jobs(bool include_ended) {
+  std::lock_guard lock(mutex_);
+  return load_launches(include_ended);
+}
+
+LauncherSnapshot BasicJobStore::launcher_snapshot(Time groups_seen_since) {
+  std::lock_guard lock(mutex_);
+  LauncherSnapshot out;
+  out.queued = count_queued_by_backbone();
+  const auto live = count_live_by_group();
+  for (Group& g : load_groups_seen_since(to_millis(groups_seen_since))) {
+    auto it = live.find(g.id);
+    out.groups.push_back(GroupActivity{std::move(g), it == live.end() ? 0 : it->second});
+  }
+  out.launches = load_launches(false);
+  return out;
 }
 
 }  // namespace trellis

@@ -38,6 +38,10 @@ class BasicJobStore : public JobStore {
            bool retryable) override;
   Job cancelled(const std::string& job_id, const std::string& lease_id) override;
   std::vector<std::string> expire_leases(Time now) override;
+  std::vector<std::string> release_group(const std::string& group_id, const JobError& error) override;
+  void record_launch(const LaunchedJob& launch) override;
+  std::vector<LaunchedJob> launched_jobs(bool include_ended = false) override;
+  LauncherSnapshot launcher_snapshot(Time groups_seen_since) override;
   StoreStats stats(Time active_since) override;
 
  protected:
@@ -65,6 +69,14 @@ class BasicJobStore : public JobStore {
   virtual void save_group(const Group& group) = 0;  // insert or replace
   virtual std::map<JobState, int64_t> count_jobs_by_state() = 0;  // states without jobs may be absent
   virtual int64_t count_groups_seen_since(Time t) = 0;
+  // Live jobs leased by this group, in submission order.
+  virtual std::vector<std::string> live_jobs_of_group(const std::string& group_id) = 0;
+  // Groups not ended and seen at or after t.
+  virtual std::vector<Group> load_groups_seen_since(Time t) = 0;
+  virtual std::map<std::string, int64_t> count_live_by_group() = 0;
+  virtual std::map<std::string, QueuedBackbone> count_queued_by_backbone() = 0;
+  virtual void save_launch(const LaunchedJob& launch) = 0;  // insert or replace
+  virtual std::vector<LaunchedJob> load_launches(bool include_ended) = 0;  // submission order
 
  private:
   Time now() const { return to_millis(clock_.now()); }

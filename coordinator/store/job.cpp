@@ -27,6 +27,22 @@ JobState parse_job_state(const std::string& s) {
                        "' (expected queued, leased, running, succeeded, failed or cancelled).");
 }
 
+std::string to_string(LaunchState s) {
+  switch (s) {
+    case LaunchState::pending: return "pending";
+    case LaunchState::running: return "running";
+    case LaunchState::ended: return "ended";
+  }
+  return "unknown";
+}
+
+LaunchState parse_launch_state(const std::string& s) {
+  for (auto st : {LaunchState::pending, LaunchState::running, LaunchState::ended})
+    if (to_string(st) == s) return st;
+  throw StoreError(StoreErrorKind::invalid,
+                   "Unknown launch state '" + s + "' (expected pending, running or ended).");
+}
+
 bool is_terminal(JobState s) {
   return s == JobState::succeeded || s == JobState::failed || s == JobState::cancelled;
 }

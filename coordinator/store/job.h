@@ -93,7 +93,26 @@ struct Group {
   int world_size = 1;
   std::string host;
   Time last_seen{};  // set by the store on register, lease and heartbeat
+  std::string slurm_job_id;      // the Slurm job the group runs in ("" when not under Slurm)
+  std::optional<Time> ended_at;  // set by release_group (its Slurm job ended); cleared on register
   friend bool operator==(const Group&, const Group&) = default;
+};
+
+// A worker group the coordinator's launcher submitted to Slurm (sbatch), kept until it ends so
+// that a restarted coordinator still knows it.
+enum class LaunchState { pending, running, ended };  // pending: queued/configuring in Slurm
+std::string to_string(LaunchState s);
+LaunchState parse_launch_state(const std::string& s);  // throws StoreError(invalid)
+
+struct LaunchedJob {
+  std::string slurm_job_id;
+  std::string backbone_name;
+  std::string backbone_sha256;
+  LaunchState state = LaunchState::pending;
+  Time submitted_at{};
+  std::optional<Time> cancel_requested_at;  // when the launcher scancelled it
+  std::optional<Time> ended_at;             // when the launcher saw it end
+  friend bool operator==(const LaunchedJob&, const LaunchedJob&) = default;
 };
 
 struct Lease {

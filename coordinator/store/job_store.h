@@ -49,6 +49,21 @@ struct ListQuery {
   std::optional<std::string> after;   // a job id: list the jobs submitted after it
 };
 
+// What the launcher decides from (launcher_snapshot): one consistent view.
+struct GroupActivity {
+  Group group;
+  int64_t live_leases = 0;  // jobs leased or running under this group
+};
+struct QueuedBackbone {
+  std::string backbone_name;  // spec.backbone of (one of) the queued jobs
+  int64_t queued = 0;
+};
+struct LauncherSnapshot {
+  std::map<std::string, QueuedBackbone> queued;  // by backbone sha256; only backbones with queued jobs
+  std::vector<GroupActivity> groups;             // not ended, seen at or after `groups_seen_since`
+  std::vector<LaunchedJob> launches;             // launched jobs not ended, in submission order
+};
+
 class JobStore {
  public:
   virtual ~JobStore() = default;
@@ -94,6 +109,19 @@ class JobStore {
   // Every live job whose lease expired at or before `now` goes back to queued with attempts + 1
   // (failed past max_attempts; cancelled if cancel was requested). Returns the jobs' ids.
   virtual std::vector<std::string> expire_leases(Time now) = 0;
+
+  // The group's Slurm job ended (or the group is otherwise known to be dead): every live job it
+  // holds ends its attempt at once, like a lease expiry (attempts + 1; queued again, or
+  // failed/cancelled by the same rules) with `error` (code non-empty), and the group is marked
+  // ended (ended_at = now) until it registers again; lease() by an ended group is not_found (the
+  // worker registers again). Returns the released jobs' ids. Unknown group: not_found.
+  virtual std::vector<std::string> release_group(const std::string& group_id, const JobError& error) = 0;
+
+  // Launched Slurm jobs (the launcher's durable memory): insert or replace by slurm_job_id.
+  virtual void record_launch(const LaunchedJob& launch) = 0;
+  // Launched jobs, in submission order; ended ones only with include_ended.
+  virtual std::vector<LaunchedJob> launched_jobs(bool include_ended = false) = 0;
+  virtual LauncherSnapshot launcher_snapshot(Time groups_seen_since) = 0;
 
   virtual StoreStats stats(Time active_since) = 0;
 };

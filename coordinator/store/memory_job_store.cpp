@@ -102,4 +102,53 @@ int64_t MemoryJobStore::count_groups_seen_since(Time t) {
   return n;
 }
 
+std::vector<std::string> MemoryJobStore::live_jobs_of_group(const std::string& group_id) {
+  std::vector<std::string> out;
+  for (const auto& [seq, job] : jobs_)
+    if (is_live(job.state) && job.lease_group_id == group_id) out.push_back(job.id);
+  return out;
+}
+
+std::vector<Group> MemoryJobStore::load_groups_seen_since(Time t) {
+  std::map<std::string, Group> sorted;  // by id, like the SQLite store
+  for (const auto& [id, g] : groups_)
+    if (!g.ended_at && g.last_seen >= t) sorted.emplace(id, g);
+  std::vector<Group> out;
+  for (auto& [id, g] : sorted) out.push_back(std::move(g));
+  return out;
+}
+
+std::map<std::string, int64_t> MemoryJobStore::count_live_by_group() {
+  std::map<std::string, int64_t> out;
+  for (const auto& [seq, job] : jobs_)
+    if (is_live(job.state)) ++out[job.lease_group_id];
+  return out;
+}
+
+std::map<std::string, QueuedBackbone> MemoryJobStore::count_queued_by_backbone() {
+  std::map<std::string, QueuedBackbone> out;
+  for (const auto& [seq, job] : jobs_) {
+    if (job.state != JobState::queued) continue;
+    QueuedBackbone& q = out[job.backbone_sha256];
+    if (q.queued++ == 0) q.backbone_name = job.spec.backbone;
+  }
+  return out;
+}
+
+void MemoryJobStore::save_launch(const LaunchedJob& launch) {
+  for (auto& l : launches_)
+    if (l.slurm_job_id == launch.slurm_job_id) {
+      l = launch;
+      return;
+    }
+  launches_.push_back(launch);
+}
+
+std::vector<LaunchedJob> MemoryJobStore::load_launches(bool include_ended) {
+  std::vector<LaunchedJob> out;
+  for (const auto& l : launches_)
+    if (include_ended || l.state != LaunchState::ended) out.push_back(l);
+  return out;
+}
+
 }  // namespace trellis

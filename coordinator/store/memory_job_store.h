@@ -31,6 +31,12 @@ class MemoryJobStore : public BasicJobStore {
   void save_group(const Group& group) override;
   std::map<JobState, int64_t> count_jobs_by_state() override;
   int64_t count_groups_seen_since(Time t) override;
+  std::vector<std::string> live_jobs_of_group(const std::string& group_id) override;
+  std::vector<Group> load_groups_seen_since(Time t) override;
+  std::map<std::string, int64_t> count_live_by_group() override;
+  std::map<std::string, QueuedBackbone> count_queued_by_backbone() override;
+  void save_launch(const LaunchedJob& launch) override;
+  std::vector<LaunchedJob> load_launches(bool include_ended) override;
 
  private:
   std::map<int64_t, Job> jobs_;                         // by submit_seq
@@ -38,6 +44,7 @@ class MemoryJobStore : public BasicJobStore {
   std::unordered_map<std::string, std::string> id_by_key_;
   std::unordered_map<std::string, std::vector<JobEvent>> events_;
   std::unordered_map<std::string, Group> groups_;
+  std::vector<LaunchedJob> launches_;  // in submission (first record) order
 };
 
 }  // namespace trellis

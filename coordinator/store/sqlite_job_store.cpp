@@ -1,5 +1,7 @@
 #include "coordinator/store/sqlite_job_store.h"
 
+#include <iterator>
+
 #include "coordinator/store/sqlite_db.h"
 #include "coordinator/store/store_error.h"
 
@@ -7,7 +9,9 @@ namespace trellis {
 
 namespace {
 
-const char* kSchema = R"sql(
+// Version 1: created as is, then brought up to date by kMigrations (so a new file and a
+// migrated one are the same).
+const char* kSchemaV1 = R"sql(
 CREATE TABLE schema_version (version INTEGER NOT NULL);
 CREATE TABLE groups (
   id TEXT PRIMARY KEY,
@@ -56,6 +60,28 @@ CREATE TABLE events (
   PRIMARY KEY (job_id, seq)
 ) WITHOUT ROWID;
 )sql";
+
+// kMigrations[i] takes the schema from version i + 1 to i + 2.
+const char* kMigrations[] = {
+    // 2: groups learn their Slurm job and when they ended; the launcher's submitted Slurm jobs.
+    R"sql(
+ALTER TABLE groups ADD COLUMN slurm_job_id TEXT;
+ALTER TABLE groups ADD COLUMN ended_at INTEGER;
+CREATE TABLE launched_jobs (
+  seq INTEGER PRIMARY KEY,
+  slurm_job_id TEXT NOT NULL UNIQUE,
+  backbone_name TEXT NOT NULL,
+  backbone_sha256 TEXT NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('pending','running','ended')),
+  submitted_at INTEGER NOT NULL,
+  cancel_requested_at INTEGER,
+  ended_at INTEGER
+);
+CREATE INDEX launched_jobs_active ON launched_jobs (seq) WHERE state != 'ended';
+CREATE INDEX jobs_group ON jobs (lease_group_id) WHERE state IN ('leased', 'running');
+)sql",
+};
+static_assert(std::size(kMigrations) + 1 == SqliteJobStore::kSchemaVersion);
 
 const char* kJobColumns =
     "seq, id, spec, backbone_sha256, state, attempts, max_attempts, priority, idempotency_key, "
@@ -122,17 +148,21 @@ SqliteJobStore::SqliteJobStore(const std::filesystem::path& path, const Clock& c
       auto q = db_->query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'");
       exists = q->step();
     }
+    int64_t version = 1;
     if (!exists) {
-      db_->exec(kSchema);
-      db_->query("INSERT INTO schema_version (version) VALUES (?)")->bind(1, int64_t{kSchemaVersion}).step();
+      db_->exec(kSchemaV1);
+      db_->query("INSERT INTO schema_version (version) VALUES (1)")->step();
     } else {
       auto q = db_->query("SELECT version FROM schema_version");
-      int64_t version = q->step() ? q->int64(0) : -1;
-      if (version != kSchemaVersion)
+      version = q->step() ? q->int64(0) : -1;
+      if (version < 1 || version > kSchemaVersion)
         throw StoreError(StoreErrorKind::io, "The job database " + path.string() + " has schema version " +
-                                                 std::to_string(version) + "; this build knows version " +
+                                                 std::to_string(version) + "; this build knows versions 1 to " +
                                                  std::to_string(kSchemaVersion) + ".");
     }
+    // Older files are migrated in place (inside this transaction: all or nothing).
+    for (; version < kSchemaVersion; ++version) db_->exec(kMigrations[version - 1]);
+    db_->query("UPDATE schema_version SET version = ?")->bind(1, int64_t{kSchemaVersion}).step();
     db_->exec("COMMIT");
   } catch (...) {
     try {
@@ -281,23 +311,105 @@ std::vector<std::string> SqliteJobStore::expired_jobs(Time now) {
   return out;
 }
 
+namespace {
+const char* kGroupColumns = "id, backbone_name, backbone_sha256, world_size, host, last_seen, slurm_job_id, ended_at";
+
+Group read_group(SqliteStatement& q) {
+  Group g{q.text(0), q.text(1), q.text(2), static_cast<int>(q.int64(3)), q.text(4), from_millis(q.int64(5))};
+  g.slurm_job_id = q.opt_text(6).value_or("");
+  g.ended_at = opt_time(q.opt_int64(7));
+  return g;
+}
+
+const char* kLaunchColumns =
+    "slurm_job_id, backbone_name, backbone_sha256, state, submitted_at, cancel_requested_at, ended_at";
+
+LaunchedJob read_launch(SqliteStatement& q) {
+  LaunchedJob l;
+  l.slurm_job_id = q.text(0);
+  l.backbone_name = q.text(1);
+  l.backbone_sha256 = q.text(2);
+  l.state = parse_launch_state(q.text(3));
+  l.submitted_at = from_millis(q.int64(4));
+  l.cancel_requested_at = opt_time(q.opt_int64(5));
+  l.ended_at = opt_time(q.opt_int64(6));
+  return l;
+}
+}  // namespace
+
 std::optional<Group> SqliteJobStore::load_group(const std::string& group_id) {
-  auto q = db_->query(
-      "SELECT backbone_name, backbone_sha256, world_size, host, last_seen FROM groups WHERE id = ?");
+  auto q = db_->query(std::string("SELECT ") + kGroupColumns + " FROM groups WHERE id = ?");
   q->bind(1, group_id);
   if (!q->step()) return std::nullopt;
-  return Group{group_id, q->text(0), q->text(1), static_cast<int>(q->int64(2)), q->text(3),
-               from_millis(q->int64(4))};
+  return read_group(*q);
 }
 
 void SqliteJobStore::save_group(const Group& g) {
   auto q = db_->query(
-      "INSERT INTO groups (id, backbone_name, backbone_sha256, world_size, host, last_seen) "
-      "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (id) DO UPDATE SET backbone_name = ?2, "
-      "backbone_sha256 = ?3, world_size = ?4, host = ?5, last_seen = ?6");
+      "INSERT INTO groups (id, backbone_name, backbone_sha256, world_size, host, last_seen, slurm_job_id, ended_at) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (id) DO UPDATE SET backbone_name = ?2, "
+      "backbone_sha256 = ?3, world_size = ?4, host = ?5, last_seen = ?6, slurm_job_id = ?7, ended_at = ?8");
   q->bind(1, g.id).bind(2, g.backbone_name).bind(3, g.backbone_sha256).bind(4, int64_t{g.world_size})
-      .bind(5, g.host).bind(6, millis_since_epoch(g.last_seen));
+      .bind(5, g.host).bind(6, millis_since_epoch(g.last_seen)).bind(7, opt_nonempty(g.slurm_job_id))
+      .bind(8, opt_ms(g.ended_at));
   q->step();
+}
+
+std::vector<std::string> SqliteJobStore::live_jobs_of_group(const std::string& group_id) {
+  auto q = db_->query(
+      "SELECT id FROM jobs WHERE state IN ('leased', 'running') AND lease_group_id = ? ORDER BY seq");
+  q->bind(1, group_id);
+  std::vector<std::string> out;
+  while (q->step()) out.push_back(q->text(0));
+  return out;
+}
+
+std::vector<Group> SqliteJobStore::load_groups_seen_since(Time t) {
+  auto q = db_->query(std::string("SELECT ") + kGroupColumns +
+                      " FROM groups WHERE ended_at IS NULL AND last_seen >= ? ORDER BY id");
+  q->bind(1, millis_since_epoch(t));
+  std::vector<Group> out;
+  while (q->step()) out.push_back(read_group(*q));
+  return out;
+}
+
+std::map<std::string, int64_t> SqliteJobStore::count_live_by_group() {
+  auto q = db_->query(
+      "SELECT lease_group_id, COUNT(*) FROM jobs WHERE state IN ('leased', 'running') GROUP BY lease_group_id");
+  std::map<std::string, int64_t> out;
+  while (q->step()) out[q->opt_text(0).value_or("")] = q->int64(1);
+  return out;
+}
+
+std::map<std::string, QueuedBackbone> SqliteJobStore::count_queued_by_backbone() {
+  // The name comes from the first queued job of each backbone (SQLite takes a bare column from
+  // the MIN() row).
+  auto q = db_->query(
+      "SELECT backbone_sha256, json_extract(spec, '$.backbone'), MIN(seq), COUNT(*) FROM jobs "
+      "WHERE state = 'queued' GROUP BY backbone_sha256");
+  std::map<std::string, QueuedBackbone> out;
+  while (q->step()) out[q->text(0)] = QueuedBackbone{q->opt_text(1).value_or(""), q->int64(3)};
+  return out;
+}
+
+void SqliteJobStore::save_launch(const LaunchedJob& l) {
+  auto q = db_->query(
+      "INSERT INTO launched_jobs (slurm_job_id, backbone_name, backbone_sha256, state, submitted_at, "
+      "cancel_requested_at, ended_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (slurm_job_id) DO UPDATE "
+      "SET backbone_name = ?2, backbone_sha256 = ?3, state = ?4, submitted_at = ?5, cancel_requested_at = ?6, "
+      "ended_at = ?7");
+  q->bind(1, l.slurm_job_id).bind(2, l.backbone_name).bind(3, l.backbone_sha256).bind(4, to_string(l.state))
+      .bind(5, millis_since_epoch(l.submitted_at)).bind(6, opt_ms(l.cancel_requested_at)).bind(7, opt_ms(l.ended_at));
+  q->step();
+}
+
+std::vector<LaunchedJob> SqliteJobStore::load_launches(bool include_ended) {
+  auto q = db_->query(std::string("SELECT ") + kLaunchColumns +
+                      " FROM launched_jobs WHERE ?1 OR state != 'ended' ORDER BY seq");
+  q->bind(1, int64_t{include_ended ? 1 : 0});
+  std::vector<LaunchedJob> out;
+  while (q->step()) out.push_back(read_launch(*q));
+  return out;
 }
 
 std::map<JobState, int64_t> SqliteJobStore::count_jobs_by_state() {

@@ -3,9 +3,11 @@
 // on). Every call that changes rows runs in one BEGIN IMMEDIATE transaction, so a call that
 // returned survives kill -9 of the process, and a killed call leaves nothing half-written.
 //
-// Schema (version 1, recorded in schema_version): jobs (one row per job, the live lease in its
+// Schema (version 2, recorded in schema_version): jobs (one row per job, the live lease in its
 // lease_* columns, submit order in `seq`, idempotency_key UNIQUE), events (job_id, seq) ->
-// jobs(id), groups (worker groups; jobs.lease_group_id -> groups(id)).
+// jobs(id), groups (worker groups, with their Slurm job id and when they ended;
+// jobs.lease_group_id -> groups(id)), launched_jobs (the Slurm jobs the launcher submitted).
+// A version-1 file (no Slurm columns, no launched_jobs) is migrated in place when opened.
 //
 // Thread safety: one connection guarded by BasicJobStore's mutex; any thread may call. One
 // process owns the file at a time (the coordinator); another writer would get SQLITE_BUSY
@@ -21,12 +23,12 @@ class SqliteDb;
 
 class SqliteJobStore : public BasicJobStore {
  public:
-  // Opens or creates the database; io error naming the path if it cannot, or if its schema
-  // version is not one this build knows.
+  // Opens or creates the database (migrating an older schema); io error naming the path if it
+  // cannot, or if its schema version is not one this build knows.
   SqliteJobStore(const std::filesystem::path& path, const Clock& clock);
   ~SqliteJobStore() override;
 
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
 
  protected:
   void begin() override;
@@ -47,6 +49,12 @@ class SqliteJobStore : public BasicJobStore {
   void save_group(const Group& group) override;
   std::map<JobState, int64_t> count_jobs_by_state() override;
   int64_t count_groups_seen_since(Time t) override;
+  std::vector<std::string> live_jobs_of_group(const std::string& group_id) override;
+  std::vector<Group> load_groups_seen_since(Time t) override;
+  std::map<std::string, int64_t> count_live_by_group() override;
+  std::map<std::string, QueuedBackbone> count_queued_by_backbone() override;
+  void save_launch(const LaunchedJob& launch) override;
+  std::vector<LaunchedJob> load_launches(bool include_ended) override;
 
  private:
   void write_job(const std::string& sql, const Job& job);

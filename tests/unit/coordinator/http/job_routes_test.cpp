@@ -273,6 +273,36 @@ TEST_F(JobRoutesTest, GroupsOnlyLeaseTheirBackbone) {
   EXPECT_EQ(status(post("/v1/groups/g-" + std::string(32, '0') + "/lease", nlohmann::json::object(), kWorker)), 404u);
 }
 
+TEST_F(JobRoutesTest, GroupRegistrationKeepsTheSlurmJobId) {
+  auto r = post("/v1/groups", {{"backbone_name", "tiny-bert"}, {"backbone_sha256", kSha}, {"world_size", 1},
+                               {"slurm_job_id", "4242"}},
+                kWorker);
+  ASSERT_EQ(status(r), 201u) << body(r);
+  EXPECT_EQ(store_->get_group(json(r)["group_id"].get<std::string>()).slurm_job_id, "4242");
+  EXPECT_EQ(store_->get_group(register_group()).slurm_job_id, "");  // optional
+  EXPECT_EQ(status(post("/v1/groups", {{"backbone_name", "x"}, {"backbone_sha256", kSha}, {"world_size", 1},
+                                       {"slurm_job_id", "42; rm -rf /"}},
+                        kWorker)),
+            400u);
+  EXPECT_EQ(status(post("/v1/groups", {{"backbone_name", "x"}, {"backbone_sha256", kSha}, {"world_size", 1},
+                                       {"slurm_job_id", 42}},
+                        kWorker)),
+            400u);
+}
+
+TEST_F(JobRoutesTest, ReleasedGroupsJobIsQueuedAgainAndTheGroupMustRegisterAgain) {
+  const std::string job_id = submit(spec())["id"];
+  const std::string group = register_group();
+  ASSERT_EQ(status(post("/v1/groups/" + group + "/lease", nlohmann::json::object(), kWorker)), 200u);
+  EXPECT_EQ(api::release_group(*api_, group, JobError{"group_ended", "The Slurm job ended."}),
+            std::vector<std::string>{job_id});
+  auto job = json(call(bhttp::verb::get, "/v1/jobs/" + job_id));
+  EXPECT_EQ(job["state"], "queued");
+  EXPECT_EQ(job["attempts"], 1);
+  EXPECT_EQ(job["error"]["code"], "group_ended");
+  EXPECT_EQ(status(post("/v1/groups/" + group + "/lease", nlohmann::json::object(), kWorker)), 404u);
+}
+
 TEST_F(JobRoutesTest, BadWorkerCallsAre400) {
   EXPECT_EQ(status(post("/v1/groups", {{"backbone_name", "x"}, {"backbone_sha256", "short"}, {"world_size", 1}},
                         kWorker)),

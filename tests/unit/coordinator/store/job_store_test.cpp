@@ -1,6 +1,7 @@
 // The same behaviour suite over both JobStore implementations (SQLite and in-memory).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <set>
 #include <thread>
@@ -433,6 +434,130 @@ TYPED_TEST(JobStoreTest, GroupsAreRegisteredAndSeen) {
   bad.world_size = 0;
   this->expect_error(StoreErrorKind::invalid, [&] { s.register_group(bad); });
   this->expect_error(StoreErrorKind::not_found, [&] { s.get_group("nope"); });
+}
+
+TYPED_TEST(JobStoreTest, GroupKeepsItsSlurmJobId) {
+  auto& s = *this->store_;
+  Group g = make_group("g2");
+  g.slurm_job_id = "4242";
+  EXPECT_EQ(s.register_group(g).slurm_job_id, "4242");
+  EXPECT_EQ(s.get_group("g2").slurm_job_id, "4242");
+  EXPECT_FALSE(s.get_group("g2").ended_at);
+  EXPECT_EQ(s.get_group("g1").slurm_job_id, "");
+  g.slurm_job_id = std::string(65, '1');
+  this->expect_error(StoreErrorKind::invalid, [&] { s.register_group(g); });
+}
+
+TYPED_TEST(JobStoreTest, ReleaseGroupRequeuesItsLeasesAtOnce) {
+  auto& s = *this->store_;
+  s.register_group(make_group("g2"));
+  Lease mine = this->submit_and_lease(make_request("mine"), 60s);
+  s.heartbeat(mine.job.id, mine.lease_id, 3, 10, nullptr);
+  const std::string other_id = s.submit(make_request("other")).job.id;
+  auto other = s.lease("g2", 60s);
+  ASSERT_TRUE(other);
+  const std::string queued_id = s.submit(make_request("queued")).job.id;
+  this->clock_.advance(1s);  // long before the lease expires
+  const JobError error{"group_ended", "The Slurm job 4242 ended."};
+  EXPECT_EQ(s.release_group("g1", error), std::vector<std::string>{mine.job.id});
+  Job job = s.get(mine.job.id);
+  EXPECT_EQ(job.state, JobState::queued);
+  EXPECT_EQ(job.attempts, 1);
+  EXPECT_EQ(job.error, error);
+  EXPECT_TRUE(job.lease_id.empty());
+  EXPECT_TRUE(job.lease_group_id.empty());
+  EXPECT_EQ(this->state_trail(mine.job.id), (std::vector<std::string>{"queued", "leased", "running", "queued"}));
+  const auto events = s.events(mine.job.id, 0, 1000);
+  auto err = std::find_if(events.begin(), events.end(), [](const JobEvent& e) { return e.kind == EventKind::error; });
+  ASSERT_NE(err, events.end());
+  EXPECT_EQ(err->payload.at("code"), "group_ended");
+  EXPECT_EQ(events.back().payload.at("reason"), "group_ended");
+  // The old lease is gone; the other group's lease is untouched.
+  this->expect_error(StoreErrorKind::conflict, [&] { s.heartbeat(mine.job.id, mine.lease_id, 4, 10, nullptr); });
+  EXPECT_EQ(s.get(other_id).state, JobState::leased);
+  EXPECT_EQ(s.get(queued_id).state, JobState::queued);
+  // The group is ended: it cannot lease until it registers again; releasing again is a no-op.
+  EXPECT_EQ(s.get_group("g1").ended_at, to_millis(this->clock_.now()));
+  this->expect_error(StoreErrorKind::not_found, [&] { s.lease("g1", 10s); });
+  EXPECT_TRUE(s.release_group("g1", error).empty());
+  s.register_group(make_group("g1"));
+  EXPECT_FALSE(s.get_group("g1").ended_at);
+  auto again = s.lease("g1", 10s);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->job.id, mine.job.id);  // first in the queue again
+  this->expect_error(StoreErrorKind::not_found, [&] { s.release_group("nope", error); });
+  this->expect_error(StoreErrorKind::invalid, [&] { s.release_group("g1", JobError{"", "x"}); });
+}
+
+TYPED_TEST(JobStoreTest, ReleaseGroupFollowsTheExpiryRules) {
+  auto& s = *this->store_;
+  const JobError error{"group_ended", "gone"};
+  Lease last = this->submit_and_lease(make_request("last", 0, kShaA, 1));
+  s.release_group("g1", error);
+  EXPECT_EQ(s.get(last.job.id).state, JobState::failed);  // no attempt left
+  EXPECT_EQ(s.get(last.job.id).error->code, "group_ended");
+  s.register_group(make_group("g1"));
+  Lease cancelling = this->submit_and_lease(make_request("cancelling"));
+  s.cancel(cancelling.job.id);
+  s.release_group("g1", error);
+  EXPECT_EQ(s.get(cancelling.job.id).state, JobState::cancelled);
+}
+
+TYPED_TEST(JobStoreTest, LaunchedJobsAreRecorded) {
+  auto& s = *this->store_;
+  EXPECT_TRUE(s.launched_jobs().empty());
+  LaunchedJob a{"101", "all-MiniLM-L6-v2", kShaA, LaunchState::pending, this->clock_.now(), std::nullopt, std::nullopt};
+  LaunchedJob b{"102", "tiny", kShaB, LaunchState::pending, this->clock_.now(), std::nullopt, std::nullopt};
+  s.record_launch(a);
+  s.record_launch(b);
+  EXPECT_EQ(s.launched_jobs(), (std::vector<LaunchedJob>{a, b}));
+  a.state = LaunchState::running;
+  a.cancel_requested_at = this->clock_.now() + 5s;
+  s.record_launch(a);
+  b.state = LaunchState::ended;
+  b.ended_at = this->clock_.now() + 7s;
+  s.record_launch(b);
+  EXPECT_EQ(s.launched_jobs(), std::vector<LaunchedJob>{a});
+  EXPECT_EQ(s.launched_jobs(true), (std::vector<LaunchedJob>{a, b}));
+  LaunchedJob bad = a;
+  bad.slurm_job_id = "";
+  this->expect_error(StoreErrorKind::invalid, [&] { s.record_launch(bad); });
+}
+
+TYPED_TEST(JobStoreTest, LauncherSnapshotCountsQueuesGroupsAndLeases) {
+  auto& s = *this->store_;
+  auto other = make_request("b", 0, kShaB);
+  other.spec.backbone = "tiny-bert";
+  s.submit(other);
+  s.submit(make_request("a1"));
+  Lease l = this->submit_and_lease(make_request("a2", 5), 60s);  // a2 goes first (priority)
+  s.submit(make_request("a3"));
+  Group g2 = make_group("g2", kShaB);
+  g2.slurm_job_id = "77";
+  s.register_group(g2);
+  s.register_group(make_group("g3"));
+  s.release_group("g3", JobError{"group_ended", "gone"});
+  s.record_launch(LaunchedJob{"77", "tiny-bert", kShaB, LaunchState::running, this->clock_.now(), {}, {}});
+  LauncherSnapshot snap = s.launcher_snapshot(Time{});
+  ASSERT_EQ(snap.queued.size(), 2u);
+  EXPECT_EQ(snap.queued.at(kShaA).queued, 2);
+  EXPECT_EQ(snap.queued.at(kShaA).backbone_name, "all-MiniLM-L6-v2");
+  EXPECT_EQ(snap.queued.at(kShaB).queued, 1);
+  EXPECT_EQ(snap.queued.at(kShaB).backbone_name, "tiny-bert");
+  ASSERT_EQ(snap.groups.size(), 2u);  // g3 ended
+  EXPECT_EQ(snap.groups[0].group.id, "g1");
+  EXPECT_EQ(snap.groups[0].live_leases, 1);
+  EXPECT_EQ(snap.groups[1].group.id, "g2");
+  EXPECT_EQ(snap.groups[1].group.slurm_job_id, "77");
+  EXPECT_EQ(snap.groups[1].live_leases, 0);
+  ASSERT_EQ(snap.launches.size(), 1u);
+  EXPECT_EQ(snap.launches[0].slurm_job_id, "77");
+  // Groups not seen since the cut-off are left out.
+  this->clock_.advance(10s);
+  s.heartbeat(l.job.id, l.lease_id, 1, 2, nullptr);
+  snap = s.launcher_snapshot(this->clock_.now() - 1s);
+  ASSERT_EQ(snap.groups.size(), 1u);
+  EXPECT_EQ(snap.groups[0].group.id, "g1");
 }
 
 }  // namespace

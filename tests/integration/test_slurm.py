@@ -1,0 +1,320 @@
+"""Worker groups as Slurm jobs: a real single-node Slurm (cluster/slurm/local_slurm.sh: slurm-wlm
+22.05 + munge, no systemd, everything under a temporary directory), the real trellis-coordinator,
+worker groups submitted with `sbatch cluster/slurm/worker_group.sbatch` (ranks started by
+`srun --mpi=pmix`), the tiny backbone and the real `trellis` CLI.
+
+Skipped (with the reason) only when Slurm cannot start here: slurm-wlm/munge not installed
+(cluster/setup.sh installs them) or not root. Every wait is bounded. The class stops Slurm and the
+coordinator and checks, by PID, that no daemon, job step or project process it started remains.
+"""
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+import unittest
+import uuid
+from pathlib import Path
+
+from test_cli import BIN, SOURCE, TINY_CONFIGS, run, skip_unless_set_up, synthetic_rows, write_jsonl
+from test_coordinator_adapters import COORDINATOR
+from test_coordinator_jobs import WORKER, Cluster, tiny_spec, wait_for
+
+SLURM_DIR = Path(os.environ.get("TRELLIS_SLURM_DIR") or SOURCE / "cluster" / "slurm")
+LOCAL_SLURM = SLURM_DIR / "local_slurm.sh"
+GROUP_SCRIPT = SLURM_DIR / "worker_group.sbatch"
+SLURM_BINARIES = ("munged", "mungekey", "slurmctld", "slurmd", "sbatch", "srun", "scancel", "squeue", "sinfo",
+                  "scontrol")
+DAEMONS = ("munged", "slurmctld", "slurmd")
+SLURM_ACTIVE = {"PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED", "REQUEUED", "RESIZING"}
+
+
+def proc_start_time(pid):
+    """The start time (clock ticks since boot) of a live process, None when there is none."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2:].split()
+    return None if fields[0] == "Z" else int(fields[19])
+
+
+def all_processes():
+    """{pid: (ppid, start time)} of every live process."""
+    out = {}
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            stat = (d / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        if fields[0] != "Z":
+            out[int(d.name)] = (int(fields[1]), int(fields[19]))
+    return out
+
+
+def read_proc(pid, name):
+    try:
+        return Path(f"/proc/{pid}/{name}").read_bytes()
+    except OSError:
+        return b""
+
+
+class SlurmWorkerGroupTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        skip_unless_set_up(TRELLIS_BIN=BIN, TRELLIS_COORDINATOR_BIN=COORDINATOR, TRELLIS_WORKER_BIN=WORKER)
+        missing = [b for b in SLURM_BINARIES if not shutil.which(b)]
+        if missing:
+            raise unittest.SkipTest(f"Slurm cannot start here: {', '.join(missing)} not installed "
+                                    "(cluster/setup.sh installs slurm-wlm and munge)")
+        if os.geteuid() != 0:
+            raise unittest.SkipTest("Slurm cannot start here: the local Slurm runs as root (SlurmUser=root)")
+        cls.tmp = Path(tempfile.mkdtemp(prefix="trellis-slurm-"))
+        cls.tmp.chmod(0o755)
+        cls.slurm_dir = cls.tmp / "slurm"
+        cls.tracked = {}  # pid -> start time: every process this class started or saw for its Slurm
+        cls.cluster = None
+        started = cls._local_slurm("start", timeout=120)
+        if started.returncode == 3:  # the script's "not installed"
+            shutil.rmtree(cls.tmp, ignore_errors=True)
+            raise unittest.SkipTest(f"Slurm cannot start here: {started.stderr.strip()}")
+        try:
+            if started.returncode != 0:
+                raise AssertionError(f"local_slurm.sh start exited {started.returncode}:\n{started.stderr}")
+            exports = dict(re.findall(r"^export (\w+)=(.*)$", started.stdout, re.M))
+            assert exports.get("SLURM_CONF") == str(cls.slurm_dir / "slurm.conf"), started.stdout
+            cls.env = dict(os.environ, **exports)
+            cls.conf = exports["SLURM_CONF"]
+            again = cls._local_slurm("env")
+            assert again.stdout == started.stdout, (again.stdout, started.stdout)
+            cls.daemon_pids = {}
+            for name in DAEMONS:
+                pid = int((cls.slurm_dir / "run" / f"{name}.pid").read_text())
+                assert read_proc(pid, "comm").strip() == name.encode(), (name, pid)
+                cls.daemon_pids[name] = pid
+                cls.tracked[pid] = proc_start_time(pid)
+
+            data = cls.tmp / "data"
+            data.mkdir()
+            write_jsonl(data / "train.jsonl", synthetic_rows(160, 1))
+            write_jsonl(data / "dev.jsonl", synthetic_rows(32, 2))
+            write_jsonl(data / "test.jsonl", synthetic_rows(20, 4))
+            cls.data = data
+            # A long lease: a job that comes back at once came back through the worker's
+            # "preempted", not through an expired lease.
+            (cls.tmp / "cluster").mkdir()
+            cls.cluster = Cluster(cls.tmp / "cluster", lease_ttl=120, heartbeat=0.5)
+            cls.cluster.start_coordinator()
+            cls.tracked[cls.cluster.coordinator.pid] = proc_start_time(cls.cluster.coordinator.pid)
+        except BaseException:
+            cls._stop_everything()
+            shutil.rmtree(cls.tmp, ignore_errors=True)
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            leftovers = cls._stop_everything()
+            assert not leftovers, f"processes left behind: {leftovers}"
+        finally:
+            shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    # ---- helpers -------------------------------------------------------------------------------
+
+    @classmethod
+    def _local_slurm(cls, command, timeout=120):
+        return subprocess.run(["bash", str(LOCAL_SLURM), command, str(cls.slurm_dir)], capture_output=True,
+                              text=True, timeout=timeout)
+
+    @classmethod
+    def _ours(cls):
+        """Live processes that belong to this test's Slurm or project processes: Slurm's daemons
+        and their descendants, anything carrying our SLURM_CONF, anything naming our directory."""
+        procs = all_processes()
+        children = {}
+        for pid, (ppid, _) in procs.items():
+            children.setdefault(ppid, []).append(pid)
+        found = {}
+        stack = [p for p in getattr(cls, "daemon_pids", {}).values()
+                 if p in procs and procs[p][1] == cls.tracked.get(p)]  # not a reused PID
+        while stack:
+            pid = stack.pop()
+            if pid in found:
+                continue
+            found[pid] = procs[pid][1]
+            stack.extend(children.get(pid, []))
+        conf = f"SLURM_CONF={getattr(cls, 'conf', '//none//')}".encode()
+        for pid, (_, start) in procs.items():
+            if pid == os.getpid() or pid in found:
+                continue
+            if str(cls.tmp).encode() in read_proc(pid, "cmdline") or conf in read_proc(pid, "environ").split(b"\0"):
+                found[pid] = start
+        return found
+
+    @classmethod
+    def _stop_everything(cls):
+        """Stops Slurm (local_slurm.sh stop) and the coordinator; returns what still runs of what
+        was tracked or is ours (pid -> command line)."""
+        cls.tracked.update(cls._ours())
+        errors = []
+        stop = cls._local_slurm("stop", timeout=180)
+        if stop.returncode != 0:
+            errors.append(f"local_slurm.sh stop exited {stop.returncode}: {stop.stderr}")
+        if cls.cluster is not None:
+            cls.cluster.stop()
+        deadline = time.monotonic() + 30
+        while True:
+            left = {pid: read_proc(pid, "cmdline").replace(b"\0", b" ").decode(errors="replace")
+                    for pid, start in {**cls.tracked, **cls._ours()}.items()
+                    if start is not None and proc_start_time(pid) == start}
+            if not left or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        if errors:
+            left["errors"] = errors
+        return left
+
+    def slurm(self, *args, check=True, timeout=60):
+        p = subprocess.run([str(a) for a in args], capture_output=True, text=True, env=self.env, timeout=timeout)
+        if check and p.returncode != 0:
+            raise AssertionError(f"{args} exited {p.returncode}:\n{p.stdout}\n{p.stderr}")
+        return p
+
+    def sbatch_group(self, name, ntasks=2):
+        c = self.cluster
+        env = dict(self.env, TRELLIS_COORDINATOR_URL=c.url, TRELLIS_TOKEN_FILE=str(c.tmp / "worker.token"),
+                   TRELLIS_REGISTRY=str(c.registry), TRELLIS_CHECKPOINT_DIR=str(c.checkpoints),
+                   TRELLIS_CONFIG_DIR=str(TINY_CONFIGS), TRELLIS_WORKER_BIN=WORKER, TRELLIS_THREADS_PER_RANK="1",
+                   TRELLIS_LEASE_WAIT="2", TRELLIS_CHECKPOINT_EVERY="5", OMP_NUM_THREADS="1")
+        log = c.tmp / f"{name}.log"
+        p = subprocess.run(["sbatch", "--parsable", "-n", str(ntasks), "-J", name, "-o", str(log), str(GROUP_SCRIPT)],
+                           capture_output=True, text=True, env=env, timeout=60, cwd=c.tmp)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        job = p.stdout.strip().split(";")[0]
+        self.assertRegex(job, r"^\d+$")
+        self.addCleanup(self.slurm, "scancel", job, check=False)  # a no-op once it ended
+        return job, log
+
+    def slurm_job(self, job):
+        """(JobState, ExitCode) from scontrol (finished jobs stay listed for MinJobAge)."""
+        out = self.slurm("scontrol", "show", "job", "-o", job).stdout
+        state = re.search(r"\bJobState=(\S+)", out).group(1)
+        exit_code = re.search(r"\bExitCode=(\S+)", out).group(1)
+        return state, exit_code
+
+    def wait_slurm_end(self, job, timeout=90):
+        return wait_for(lambda: (s := self.slurm_job(job))[0] not in SLURM_ACTIVE and s, timeout,
+                        f"Slurm job {job} to end", interval=0.25)
+
+    def wait_state(self, job_id, states, timeout=120):
+        return wait_for(lambda: (j := self.cluster.api.job(job_id))["state"] in states and j, timeout,
+                        f"job {job_id} to reach {states}", interval=0.05)
+
+    def submit_api(self, spec, **envelope):
+        spec = dict(spec, data=dict(spec["data"]))
+        for field in ("train", "validation"):
+            if field in spec["data"]:
+                spec["data"][field] = self.cluster.api.upload(spec["data"][field])
+        status, job = self.cluster.api.call("POST", "/v1/jobs", {"spec": spec, **envelope},
+                                            headers={"Idempotency-Key": uuid.uuid4().hex})
+        self.assertEqual(status, 201, job)
+        return job["id"]
+
+    def our_workers(self):
+        return [pid for pid in self._ours() if read_proc(pid, "comm").strip() == b"trellis-worker"]
+
+    # ---- tests (run in name order; the last one stops everything) -----------------------------
+
+    def test_1_group_trains_a_job_and_scancel_ends_it(self):
+        c = self.cluster
+        group, log = self.sbatch_group("trellis-group-a")
+        spec = c.tmp / "sent.json"
+        spec.write_text(json.dumps(tiny_spec("slurm-sent", self.data / "train.jsonl", self.data / "dev.jsonl",
+                                             epochs=2)))
+        p = c.cli("submit", spec, "--follow", check=True, timeout=180)
+        self.assertEqual(p.stdout.strip().splitlines()[-1], "slurm-sent@1", p.stdout + p.stderr)
+        jobs = [j for j in c.api.call("GET", "/v1/jobs?task=slurm-sent")[1]["jobs"]]
+        self.assertEqual([(j["state"], j["artifact"]) for j in jobs], [("succeeded", "slurm-sent@1")])
+        self.assertIn(jobs[0]["id"], log.read_text())  # the Slurm group trained it
+        self.assertIn("2 rank(s)", log.read_text())
+        manifest = json.loads((c.registry / "slurm-sent" / "1" / "manifest.json").read_text())
+        self.assertEqual(manifest.get("job_id"), jobs[0]["id"])
+        out = run(["--registry", c.registry, "predict", "--adapter", "slurm-sent@1", "--data",
+                   self.data / "test.jsonl"], check=True).stdout
+        self.assertEqual(len([l for l in out.splitlines() if l.strip()]), 20)
+        self.assertEqual(self.slurm_job(group)[0], "RUNNING")  # the group waits for the next job
+        self.slurm("scancel", group)
+        state, _ = self.wait_slurm_end(group, timeout=60)
+        self.assertIn(state, {"CANCELLED", "COMPLETED"})
+        wait_for(lambda: not self.our_workers(), 30, "the group's ranks to exit")
+
+    def test_2_preemption_hands_the_job_back_and_the_next_group_resumes(self):
+        c = self.cluster
+        job_id = self.submit_api(tiny_spec("slurm-preempt", self.data / "train.jsonl", epochs=30, batch=4),
+                                 max_attempts=5)
+        first, first_log = self.sbatch_group("trellis-group-b1")
+        wait_for(lambda: c.api.job(job_id)["progress"]["step"] >= 20, 120, "step 20", interval=0.05)
+        # The signal pre-emption (and `scancel --signal=TERM`) sends: SIGTERM to the job's steps.
+        self.slurm("scancel", "--signal=TERM", first)
+        t0 = time.monotonic()
+        job = self.wait_state(job_id, {"queued"}, timeout=30)
+        self.assertLess(time.monotonic() - t0, 30)  # handed back, not the 120 s lease TTL
+        self.assertEqual(job["error"]["code"], "preempted", job)
+        self.assertEqual(job["attempts"], 1)
+        stopped_at = int(re.search(r"stopped at step (\d+)", job["error"]["message"]).group(1))
+        self.assertGreaterEqual(stopped_at, 20)
+        self.assertEqual(self.wait_slurm_end(first, timeout=60), ("COMPLETED", "0:0"), first_log.read_text())
+        self.assertIn('"state":"interrupted"', first_log.read_text())
+
+        # The second group resumes it; this one is stopped through its batch script (what
+        # --signal=B:TERM@60 does before the time limit): the script passes TERM to the ranks.
+        second, second_log = self.sbatch_group("trellis-group-b2")
+        wait_for(lambda: (j := c.api.job(job_id))["state"] == "running" and j["progress"]["step"] >= stopped_at + 20,
+                 120, "the second group to train 20 more steps", interval=0.05)
+        self.slurm("scancel", "--batch", "--signal=TERM", second)
+        job = self.wait_state(job_id, {"queued"}, timeout=30)
+        self.assertEqual((job["error"]["code"], job["attempts"]), ("preempted", 2), job)
+        second_stop = int(re.search(r"stopped at step (\d+)", job["error"]["message"]).group(1))
+        self.assertEqual(self.wait_slurm_end(second, timeout=60), ("COMPLETED", "0:0"), second_log.read_text())
+        self.assertIn("passing it to the ranks", second_log.read_text())
+
+        third, third_log = self.sbatch_group("trellis-group-b3")
+        job = self.wait_state(job_id, {"succeeded", "failed", "cancelled"}, timeout=180)
+        self.assertEqual(job["state"], "succeeded", job)
+        self.assertEqual((job["artifact"], job["attempts"]), ("slurm-preempt@1", 2))
+        resumed = [e["payload"]["metrics"]["resumed_from_step"] for e in c.api.events(job_id)
+                   if e["kind"] == "metrics" and "resumed_from_step" in e["payload"].get("metrics", {})]
+        self.assertEqual(len(resumed), 2, c.api.events(job_id))
+        # Each group resumed from the checkpoint the one before wrote when it stopped.
+        self.assertGreaterEqual(resumed[0], 20)
+        self.assertLessEqual(resumed[0], stopped_at)
+        self.assertGreaterEqual(resumed[1], resumed[0] + 20)
+        self.assertLessEqual(resumed[1], second_stop)
+        self.assertLess(resumed[1], job["progress"]["total_steps"])
+        self.assertTrue((c.registry / "slurm-preempt" / "1" / "manifest.json").exists())
+        # An idle group stopped with TERM exits 0 within the lease wait: COMPLETED.
+        self.slurm("scancel", "--signal=TERM", third)
+        self.assertEqual(self.wait_slurm_end(third, timeout=60), ("COMPLETED", "0:0"), third_log.read_text())
+        wait_for(lambda: not self.our_workers(), 30, "the groups' ranks to exit")
+
+    def test_3_stop_leaves_no_process_behind(self):
+        cls = type(self)
+        before = cls._ours()
+        for name, pid in cls.daemon_pids.items():
+            self.assertIn(pid, before, f"{name} (PID {pid}) is not running")
+        leftovers = cls._stop_everything()
+        self.assertEqual(leftovers, {})
+        for name, pid in cls.daemon_pids.items():
+            self.assertNotEqual(proc_start_time(pid), cls.tracked[pid], f"{name} (PID {pid}) still runs")
+        status = self._local_slurm("status")
+        self.assertEqual(status.returncode, 1, status.stdout)
+        self.assertEqual(self._local_slurm("stop").returncode, 0)  # idempotent
+
+
+if __name__ == "__main__":
+    unittest.main()
