@@ -133,14 +133,23 @@ def dispatch_latency(args):
             leased = next(parse_time(e["time"]) for e in events if e["kind"] == "state" and e["payload"]["to"] == "leased")
             first = next(parse_time(e["time"]) for e in events if e["kind"] == "progress" and e["payload"]["step"] >= 1)
             sample = {"submit_to_leased_ms": (leased - t0) * 1000, "submit_to_first_step_ms": (first - t0) * 1000}
+            # The worker's own split (one JSON line per job): data preparation and the first step's compute.
+            for line in (tmp / "worker.out").read_text().splitlines():
+                w = json.loads(line) if line.startswith("{") else {}
+                if w.get("job") == job["id"] and "first_step_seconds" in w:
+                    sample["prepare_ms"] = w["prepare_seconds"] * 1000
+                    sample["first_step_compute_ms"] = w["first_step_seconds"] * 1000
+                    sample["overhead_ms"] = sample["submit_to_first_step_ms"] - sample["first_step_compute_ms"]
             if i > 0:
                 samples.append(sample)
                 print(f"dispatch job {i}: submit -> leased {sample['submit_to_leased_ms']:.0f} ms, "
-                      f"-> first step {sample['submit_to_first_step_ms']:.0f} ms", flush=True)
+                      f"-> first step {sample['submit_to_first_step_ms']:.0f} ms (of which the first step's compute "
+                      f"{sample.get('first_step_compute_ms', float('nan')):.0f} ms)", flush=True)
         stop(p)
-        return {"jobs": samples,
-                "submit_to_leased_ms_median": statistics.median(s["submit_to_leased_ms"] for s in samples),
-                "submit_to_first_step_ms_median": statistics.median(s["submit_to_first_step_ms"] for s in samples)}
+        med = lambda key: statistics.median(s[key] for s in samples if key in s) if any(key in s for s in samples) else None
+        return {"jobs": samples, "submit_to_leased_ms_median": med("submit_to_leased_ms"),
+                "submit_to_first_step_ms_median": med("submit_to_first_step_ms"),
+                "first_step_compute_ms_median": med("first_step_compute_ms"), "overhead_ms_median": med("overhead_ms")}
     finally:
         if group and group.poll() is None:
             os.killpg(group.pid, signal.SIGTERM)
@@ -171,7 +180,9 @@ def main():
     print(f"\nsubmit: {s['jobs_per_s_median']:.0f} jobs/s (goal >= 1000), p50 {s['p50_ms_median']:.1f} ms, "
           f"p99 {s['p99_ms_median']:.1f} ms (goal < 50) with {s['clients']} clients; medians of {len(s['rounds'])}")
     print(f"dispatch: submit -> leased {d['submit_to_leased_ms_median']:.0f} ms, submit -> first training step "
-          f"{d['submit_to_first_step_ms_median']:.0f} ms (goal < 200); medians of {len(d['jobs'])} jobs")
+          f"{d['submit_to_first_step_ms_median']:.0f} ms (goal < 200), of which the first step's own compute "
+          f"{d['first_step_compute_ms_median'] or float('nan'):.0f} ms (overhead {d['overhead_ms_median'] or float('nan'):.0f} ms);"
+          f" medians of {len(d['jobs'])} jobs")
     print(f"wrote {out}")
 
 

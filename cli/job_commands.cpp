@@ -171,14 +171,19 @@ class FollowDisplay {
     progress_.update(event);
     if (quiet_) return;
     const std::string kind = event.is_object() ? event.value("kind", "") : "";
+    const bool training_metrics = kind == "metrics" && event.contains("payload") && event["payload"].is_object() &&
+                                  event["payload"].contains("metrics") && event["payload"]["metrics"].is_object() &&
+                                  event["payload"]["metrics"].contains("loss");
     if (tty_) {
-      const bool training_metrics = kind == "metrics" && event.contains("payload") && event["payload"].is_object() &&
-                                    event["payload"].contains("step") && !event["payload"].contains("eval");
       if (kind == "state" || kind == "error" || (kind == "metrics" && !training_metrics))
         std::cerr << "\r\x1b[K" << jobview::format_event(event) << "\n";
       std::cerr << "\r\x1b[K" << progress_.bar() << std::flush;
       bar_shown_ = true;
     } else if (kind != "progress") {
+      // A log, not a terminal: training metrics at most every kPlainMetricsEvery, the rest always.
+      const auto now = std::chrono::steady_clock::now();
+      if (training_metrics && now - last_plain_metrics_ < kPlainMetricsEvery) return;
+      if (training_metrics) last_plain_metrics_ = now;
       std::cerr << jobview::format_event(event) << "\n";
     }
   }
@@ -189,8 +194,10 @@ class FollowDisplay {
   ~FollowDisplay() { finish(); }
 
  private:
+  static constexpr std::chrono::seconds kPlainMetricsEvery{10};
   bool quiet_, tty_;
   bool bar_shown_ = false;
+  std::chrono::steady_clock::time_point last_plain_metrics_{};
   jobview::Progress progress_;
 };
 

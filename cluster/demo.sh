@@ -59,8 +59,10 @@ mpirun -np 2 --bind-to none "$BUILD/worker/trellis-worker" --coordinator "$TRELL
 PIDS+=($!)
 
 echo "== submit configs/jobs/uci-sentiment.json and follow it"
-ARTIFACT="$("$TRELLIS" submit "$ROOT/configs/jobs/uci-sentiment.json" --follow)"
-echo "   artifact: $ARTIFACT"
+# stdout: the job id, then (once it succeeded) the artifact reference task@N.
+SUBMITTED="$("$TRELLIS" submit "$ROOT/configs/jobs/uci-sentiment.json" --follow)"
+ARTIFACT="${SUBMITTED##*$'\n'}"
+echo "   job ${SUBMITTED%%$'\n'*} -> artifact $ARTIFACT"
 "$TRELLIS" jobs
 
 echo "== fetch $ARTIFACT over HTTP, evaluate on the held-out test split, predict"

@@ -244,6 +244,9 @@ int main(int argc, char** argv) {
             if (outcome.state != JobState::failed) {
               j["steps"] = outcome.result.train.steps;
               j["resumed_from_step"] = outcome.result.resumed_from_step;
+              j["prepare_seconds"] = outcome.prepare_seconds;
+              j["seconds_to_first_step"] = outcome.seconds_to_first_step;
+              j["first_step_seconds"] = outcome.first_step_seconds;
             }
             j["seconds"] = outcome.seconds;
             std::cout << j.dump() << std::endl;
