@@ -1,5 +1,10 @@
 #include "worker/coordinator_jobs.h"
 
+#include <signal.h>
+
+#include <cerrno>
+#include <cstdlib>
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -114,6 +119,38 @@ void remove_job_staging(const GroupJob& job) {
   if (job.out.empty()) return;
   std::error_code ignored;
   std::filesystem::remove_all(std::filesystem::path(job.out).parent_path(), ignored);
+}
+
+namespace {
+// A zombie (exited, not reaped yet) counts as gone.
+bool process_alive(pid_t pid) {
+  if (::kill(pid, 0) != 0 && errno == ESRCH) return false;
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string text;
+  std::getline(stat, text);
+  const size_t paren = text.rfind(')');
+  return !(paren != std::string::npos && paren + 2 < text.size() && text[paren + 2] == 'Z');
+}
+}  // namespace
+
+int sweep_dead_workers_staging() {
+  constexpr std::string_view kPrefix = "trellis-worker-";
+  int removed = 0;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(std::filesystem::temp_directory_path(), ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind(kPrefix, 0) != 0) continue;
+    const std::string rest = name.substr(kPrefix.size());
+    const size_t dash = rest.find('-');
+    if (dash == 0 || dash == std::string::npos) continue;
+    const std::string pid_text = rest.substr(0, dash);
+    if (!std::all_of(pid_text.begin(), pid_text.end(), [](char c) { return c >= '0' && c <= '9'; })) continue;
+    const long pid = std::strtol(pid_text.c_str(), nullptr, 10);
+    if (pid <= 0 || pid == ::getpid() || process_alive(static_cast<pid_t>(pid))) continue;
+    std::error_code ignored;
+    if (std::filesystem::remove_all(entry.path(), ignored) > 0) ++removed;
+  }
+  return removed;
 }
 
 }  // namespace trellis

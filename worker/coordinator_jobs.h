@@ -3,7 +3,8 @@
 // trains. Every "file:<sha256>" (or bare 64-hex) data reference is downloaded once into the data
 // cache as <cache>/<sha256> (verified before it appears there) and replaced by the path of a link
 // <cache>/<sha256>.<ext> to it (the readers pick the format by extension; the coordinator does
-// not say it, so it is sniffed: JSON lines, else TSV with a tab in the first line, else CSV), which
+// names it as "file:<sha256>.<ext>"; when it does not, it is sniffed: JSON lines, else TSV with a
+// tab in the first line, else CSV), which
 // every rank must be able to read (one host, or a shared filesystem). The checkpoint is
 // <checkpoint-dir>/<job id>.ckpt, so a job leased again (by this group or another sharing the
 // directory) resumes from it; the artifact goes to a fresh temporary directory (remove its parent
@@ -36,5 +37,8 @@ LeasedJob prepare_leased_job(const nlohmann::json& job_object, CoordinatorClient
                              const CoordinatorJobOptions& options);
 // Removes the temporary directory that holds `job.out` (no error if it is gone).
 void remove_job_staging(const GroupJob& job);
+// Removes the staging directories (<tmp>/trellis-worker-<pid>-...) of worker processes on this
+// host that no longer exist (a group killed mid-job leaves its own). Returns how many.
+int sweep_dead_workers_staging();
 
 }  // namespace trellis

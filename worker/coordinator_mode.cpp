@@ -122,6 +122,9 @@ int CoordinatorSession::run(
     if (const char* slurm_job = std::getenv("SLURM_JOB_ID"); slurm_job && *slurm_job)
       register_body["slurm_job_id"] = std::string(slurm_job);  // lets a launching coordinator tie us to it
     job_options.checkpoint_dir = s.options.checkpoint_dir;
+    if (const int swept = sweep_dead_workers_staging(); swept > 0 && !s.options.quiet)
+      s.log("removed " + std::to_string(swept) + " staging director" + (swept == 1 ? "y" : "ies") +
+            " left by worker processes that are gone");
     job_options.data_cache = s.options.data_cache;
     job_options.backbone = backbone_name;
   }

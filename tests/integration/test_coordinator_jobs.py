@@ -257,6 +257,9 @@ class CoordinatorJobsTest(unittest.TestCase):
         c.start_group(2, "--checkpoint-every", 5)
         job = self.wait_state(job_id, TERMINAL, timeout=240)
         self.assertEqual(job["state"], "succeeded", job)
+        # The killed group's staging directory was swept by the next group; the next group's own
+        # was removed after publishing.
+        self.assertEqual(list(Path(tempfile.gettempdir()).glob(f"trellis-worker-*-{job_id}")), [])
         resumed = [e["payload"]["metrics"]["resumed_from_step"] for e in c.api.events(job_id)
                    if e["kind"] == "metrics" and "resumed_from_step" in e["payload"]["metrics"]]
         self.assertEqual(len(resumed), 1, c.api.events(job_id))

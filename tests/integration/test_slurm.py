@@ -1,7 +1,9 @@
 """Worker groups as Slurm jobs: a real single-node Slurm (cluster/slurm/local_slurm.sh: slurm-wlm
 22.05 + munge, no systemd, everything under a temporary directory), the real trellis-coordinator,
 worker groups submitted with `sbatch cluster/slurm/worker_group.sbatch` (ranks started by
-`srun --mpi=pmix`), the tiny backbone and the real `trellis` CLI.
+`srun --mpi=pmix`), the tiny backbone and the real `trellis` CLI. Then the coordinator's launcher
+mode on the same Slurm: a second trellis-coordinator (`--launcher slurm`) that sbatches its own
+worker groups while jobs wait, scancels them when idle, and sbatches a new one after pre-emption.
 
 Skipped (with the reason) only when Slurm cannot start here: slurm-wlm/munge not installed
 (cluster/setup.sh installs them) or not root. Every wait is bounded. The class stops Slurm and the
@@ -19,8 +21,8 @@ import uuid
 from pathlib import Path
 
 from test_cli import BIN, SOURCE, TINY_CONFIGS, run, skip_unless_set_up, synthetic_rows, write_jsonl
-from test_coordinator_adapters import COORDINATOR
-from test_coordinator_jobs import WORKER, Cluster, tiny_spec, wait_for
+from test_coordinator_adapters import COORDINATOR, start_coordinator
+from test_coordinator_jobs import WORKER, Api, Cluster, tiny_spec, wait_for
 
 SLURM_DIR = Path(os.environ.get("TRELLIS_SLURM_DIR") or SOURCE / "cluster" / "slurm")
 LOCAL_SLURM = SLURM_DIR / "local_slurm.sh"
@@ -57,6 +59,44 @@ def all_processes():
     return out
 
 
+class LauncherCluster(Cluster):
+    """A Cluster whose coordinator runs in launcher mode: it sbatches worker_group.sbatch itself
+    (2 ranks x 1 thread, at most one group, scancelled after `idle_timeout` s without a lease). The
+    group's settings reach sbatch through --launcher-env (SLURM_CONF too: the coordinator runs
+    sbatch/squeue/scancel with its own environment plus those pairs)."""
+
+    def __init__(self, tmp, slurm_conf, idle_timeout=8, checkpoint_every=5, **kw):
+        super().__init__(tmp, **kw)
+        self.slurm_conf, self.idle_timeout, self.checkpoint_every = slurm_conf, idle_timeout, checkpoint_every
+
+    def start_coordinator(self, port=0):
+        env = {"SLURM_CONF": self.slurm_conf, "TRELLIS_TOKEN_FILE": self.tmp / "worker.token",
+               "TRELLIS_REGISTRY": self.registry, "TRELLIS_CHECKPOINT_DIR": self.checkpoints,
+               "TRELLIS_CONFIG_DIR": self.config_dir, "TRELLIS_WORKER_BIN": WORKER, "TRELLIS_THREADS_PER_RANK": 1,
+               "TRELLIS_CHECKPOINT_EVERY": self.checkpoint_every, "TRELLIS_LEASE_WAIT": 2, "OMP_NUM_THREADS": 1}
+        launcher = ["--launcher", "slurm", "--sbatch-script", GROUP_SCRIPT, "--launcher-max-groups", 1,
+                    "--launcher-idle-timeout", self.idle_timeout, "--launcher-poll", 1,
+                    # sbatch runs in the coordinator's working directory: keep the logs here.
+                    "--sbatch-arg=--ntasks=2", f"--sbatch-arg=--output={self.tmp}/launched-%j.log",
+                    *[f"--launcher-env={k}={v}" for k, v in env.items()]]
+        self.coordinator, self.port = start_coordinator(
+            self.registry, self.auth, "--create-registry", "--config-dir", self.config_dir,
+            "--lease-ttl", self.lease_ttl, "--heartbeat", self.heartbeat, *launcher, state_dir=self.state,
+            listen=f"127.0.0.1:{port}", stderr=self.log)
+        self.api = Api(self.port)
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def metrics(self):
+        """{name or name{labels}: value} of the trellis_launcher_* lines of /metrics."""
+        status, text = self.api.call("GET", "/metrics", raw=True)
+        assert status == 200, text
+        return {k: float(v) for k, v in re.findall(r"^(trellis_launcher_\S+) (\S+)$", text.decode(), re.M)}
+
+    def launched_groups(self):
+        m = self.metrics()
+        return m['trellis_launcher_groups{state="pending"}'] + m['trellis_launcher_groups{state="running"}']
+
+
 def read_proc(pid, name):
     try:
         return Path(f"/proc/{pid}/{name}").read_bytes()
@@ -79,6 +119,7 @@ class SlurmWorkerGroupTest(unittest.TestCase):
         cls.slurm_dir = cls.tmp / "slurm"
         cls.tracked = {}  # pid -> start time: every process this class started or saw for its Slurm
         cls.cluster = None
+        cls.launcher = None  # the launcher-mode coordinator (test_3, test_4)
         started = cls._local_slurm("start", timeout=120)
         if started.returncode == 3:  # the script's "not installed"
             shutil.rmtree(cls.tmp, ignore_errors=True)
@@ -162,6 +203,8 @@ class SlurmWorkerGroupTest(unittest.TestCase):
         was tracked or is ours (pid -> command line)."""
         cls.tracked.update(cls._ours())
         errors = []
+        if cls.launcher is not None:  # first: it must not sbatch while Slurm stops
+            cls.launcher.stop()
         stop = cls._local_slurm("stop", timeout=180)
         if stop.returncode != 0:
             errors.append(f"local_slurm.sh stop exited {stop.returncode}: {stop.stderr}")
@@ -211,17 +254,33 @@ class SlurmWorkerGroupTest(unittest.TestCase):
         return wait_for(lambda: (s := self.slurm_job(job))[0] not in SLURM_ACTIVE and s, timeout,
                         f"Slurm job {job} to end", interval=0.25)
 
-    def wait_state(self, job_id, states, timeout=120):
-        return wait_for(lambda: (j := self.cluster.api.job(job_id))["state"] in states and j, timeout,
-                        f"job {job_id} to reach {states}", interval=0.05)
+    def wait_state(self, job_id, states, timeout=120, logs=()):
+        try:
+            return wait_for(lambda: (j := self.cluster.api.job(job_id))["state"] in states and j, timeout,
+                            f"job {job_id} to reach {states}", interval=0.05)
+        except AssertionError as e:
+            raise AssertionError(f"{e}\n{self.diagnose(job_id, logs)}") from None
+
+    def diagnose(self, job_id, logs=(), cluster=None):
+        """What a failed wait shows: the job, squeue, and the tails of the given logs."""
+        c = cluster or self.cluster
+        lines = [f"job: {json.dumps(c.api.job(job_id))}",
+                 "squeue:\n" + self.slurm("squeue", "-o", "%i %j %T %r", check=False).stdout]
+        for log in [*logs, c.tmp / "coordinator.log"]:
+            text = Path(log).read_text(errors="replace") if Path(log).exists() else "(missing)"
+            lines.append(f"---- tail of {log} ----\n" + "\n".join(text.splitlines()[-30:]))
+        return "\n".join(lines)
 
     def submit_api(self, spec, **envelope):
+        return self.submit_api_to(self.cluster, spec, **envelope)
+
+    def submit_api_to(self, cluster, spec, **envelope):
         spec = dict(spec, data=dict(spec["data"]))
         for field in ("train", "validation"):
             if field in spec["data"]:
-                spec["data"][field] = self.cluster.api.upload(spec["data"][field])
-        status, job = self.cluster.api.call("POST", "/v1/jobs", {"spec": spec, **envelope},
-                                            headers={"Idempotency-Key": uuid.uuid4().hex})
+                spec["data"][field] = cluster.api.upload(spec["data"][field])
+        status, job = cluster.api.call("POST", "/v1/jobs", {"spec": spec, **envelope},
+                                       headers={"Idempotency-Key": uuid.uuid4().hex})
         self.assertEqual(status, 201, job)
         return job["id"]
 
@@ -284,7 +343,7 @@ class SlurmWorkerGroupTest(unittest.TestCase):
         self.assertIn("passing it to the ranks", second_log.read_text())
 
         third, third_log = self.sbatch_group("trellis-group-b3")
-        job = self.wait_state(job_id, {"succeeded", "failed", "cancelled"}, timeout=180)
+        job = self.wait_state(job_id, {"succeeded", "failed", "cancelled"}, timeout=180, logs=[third_log])
         self.assertEqual(job["state"], "succeeded", job)
         self.assertEqual((job["artifact"], job["attempts"]), ("slurm-preempt@1", 2))
         resumed = [e["payload"]["metrics"]["resumed_from_step"] for e in c.api.events(job_id)
@@ -302,7 +361,109 @@ class SlurmWorkerGroupTest(unittest.TestCase):
         self.assertEqual(self.wait_slurm_end(third, timeout=60), ("COMPLETED", "0:0"), third_log.read_text())
         wait_for(lambda: not self.our_workers(), 30, "the groups' ranks to exit")
 
-    def test_3_stop_leaves_no_process_behind(self):
+    # ---- launcher mode: the coordinator sbatches and scancels the groups itself ---------------
+
+    def launcher_cluster(self):
+        cls = type(self)
+        if cls.launcher is None:
+            (cls.tmp / "launcher").mkdir()
+            cls.launcher = LauncherCluster(cls.tmp / "launcher", self.conf, idle_timeout=8, checkpoint_every=5,
+                                           lease_ttl=120, heartbeat=0.5)
+            cls.launcher.start_coordinator()
+            cls.tracked[cls.launcher.coordinator.pid] = proc_start_time(cls.launcher.coordinator.pid)
+        return cls.launcher
+
+    def active_groups(self):
+        """{Slurm job id: state} of the trellis-* jobs squeue lists as pending or running."""
+        out = self.slurm("squeue", "-h", "-o", "%i|%j|%T").stdout
+        return {i: st for i, name, st in (l.split("|") for l in out.splitlines() if l.strip())
+                if name.startswith("trellis-") and st in SLURM_ACTIVE}
+
+    def test_3_launcher_sbatches_a_group_trains_and_scales_down(self):
+        c = self.launcher_cluster()
+        self.assertEqual(c.metrics()["trellis_launcher_submissions_total"], 0)
+        self.assertEqual(self.active_groups(), {})
+        spec = c.tmp / "launched.json"
+        spec.write_text(json.dumps(tiny_spec("slurm-launched", self.data / "train.jsonl", self.data / "dev.jsonl",
+                                             epochs=2)))
+        # No group runs: the coordinator must sbatch one for the queued job.
+        p = c.cli("submit", spec, "--follow", check=True, timeout=180)
+        self.assertEqual(p.stdout.strip().splitlines()[-1], "slurm-launched@1", p.stdout + p.stderr)
+        succeeded = time.monotonic()
+        self.assertEqual(c.metrics()["trellis_launcher_submissions_total"], 1)
+        groups = self.active_groups()
+        self.assertEqual(len(groups), 1, groups)  # idle now, scancelled after the 8 s idle timeout
+        group = next(iter(groups))
+        self.assertEqual(groups[group], "RUNNING")
+        self.assertIn("JobName=trellis-tiny-bert", self.slurm("scontrol", "show", "job", "-o", group).stdout)
+        job = c.api.call("GET", "/v1/jobs?task=slurm-launched")[1]["jobs"][0]
+        self.assertEqual((job["state"], job["attempts"]), ("succeeded", 0))
+        log = (c.tmp / f"launched-{group}.log").read_text()
+        self.assertIn(job["id"], log)  # the launched group trained it
+        self.assertIn("2 rank(s)", log)
+
+        # The artifact over HTTP, then predict from the fetched directory.
+        env = dict(os.environ, TRELLIS_SERVER=c.url, TRELLIS_TOKEN_FILE=str(c.tmp / "user.token"),
+                   TRELLIS_CACHE_DIR=str(c.tmp / "fetch-cache"))
+        fetched = subprocess.run([BIN, "--config-dir", str(TINY_CONFIGS), "-q", "fetch", "slurm-launched@1", "-o",
+                                  str(c.tmp / "fetched")], capture_output=True, text=True, timeout=120, env=env)
+        self.assertEqual(fetched.returncode, 0, fetched.stderr)
+        self.assertEqual(json.loads(fetched.stdout)["version"], 1)
+        out = run(["predict", "--adapter", c.tmp / "fetched", "--data", self.data / "test.jsonl"], check=True).stdout
+        self.assertEqual(len([l for l in out.splitlines() if l.strip()]), 20)
+
+        # Idle scale-down: scancelled by the coordinator once idle for 8 s.
+        wait_for(lambda: group not in self.active_groups(), 8 + 20 + 5, f"the idle group {group} to be cancelled",
+                 interval=0.25)
+        self.assertLess(time.monotonic() - succeeded, 8 + 20 + 5)
+        self.assertIn(self.slurm_job(group)[0], {"CANCELLED", "COMPLETED"})
+        wait_for(lambda: c.launched_groups() == 0, 10, "/metrics to show no launched group")
+        self.assertEqual(c.metrics()["trellis_launcher_submissions_total"], 1)  # nothing sbatched since
+        self.assertRegex((c.tmp / "coordinator.log").read_text(), rf"scancel {group} \(tiny-bert\)")
+        wait_for(lambda: not self.our_workers(), 30, "the group's ranks to exit")
+
+    def test_4_launcher_preemption_requeues_and_a_new_group_resumes(self):
+        c = self.launcher_cluster()
+        wait_for(lambda: c.launched_groups() == 0, 40, "no launched group")  # whatever test_3 left
+        before = c.metrics()["trellis_launcher_submissions_total"]
+        job_id = self.submit_api_to(c, tiny_spec("slurm-launch-preempt", self.data / "train.jsonl", epochs=10,
+                                                 batch=4), max_attempts=5)
+        wait_for(lambda: c.api.job(job_id)["progress"]["step"] >= 15, 120, "step 15", interval=0.05)
+        self.assertEqual(c.metrics()["trellis_launcher_submissions_total"], before + 1)
+        groups = self.active_groups()
+        self.assertEqual(len(groups), 1, groups)
+        first = next(iter(groups))
+        self.slurm("scancel", "--signal=TERM", first)
+        t0 = time.monotonic()
+        job = wait_for(lambda: (j := c.api.job(job_id))["state"] == "queued" and j, 30, "the job to be handed back",
+                       interval=0.05)
+        self.assertLess(time.monotonic() - t0, 30)  # handed back, not the 120 s lease TTL
+        self.assertEqual((job["error"]["code"], job["attempts"]), ("preempted", 1), job)
+        stopped_at = int(re.search(r"stopped at step (\d+)", job["error"]["message"]).group(1))
+        self.assertGreaterEqual(stopped_at, 15)
+        self.assertEqual(self.wait_slurm_end(first, timeout=60), ("COMPLETED", "0:0"),
+                         (c.tmp / f"launched-{first}.log").read_text())
+        # The coordinator sbatches the next group by itself; it resumes from the checkpoint.
+        try:
+            job = wait_for(lambda: (j := c.api.job(job_id))["state"] in {"succeeded", "failed", "cancelled"} and j,
+                           180, "the job to finish", interval=0.1)
+        except AssertionError as e:
+            raise AssertionError(f"{e}\n{self.diagnose(job_id, sorted(c.tmp.glob('launched-*.log')), c)}") from None
+        self.assertEqual((job["state"], job["artifact"], job["attempts"]), ("succeeded", "slurm-launch-preempt@1", 1),
+                         job)
+        self.assertEqual(c.metrics()["trellis_launcher_submissions_total"], before + 2)
+        resumed = [e["payload"]["metrics"]["resumed_from_step"] for e in c.api.events(job_id)
+                   if e["kind"] == "metrics" and "resumed_from_step" in e["payload"].get("metrics", {})]
+        self.assertEqual(len(resumed), 1, c.api.events(job_id))
+        self.assertGreaterEqual(resumed[0], 5)  # at least one checkpoint interval
+        self.assertLessEqual(resumed[0], stopped_at)
+        self.assertLess(resumed[0], job["progress"]["total_steps"])
+        second = [i for i in self.active_groups() if i != first]
+        self.assertEqual(len(second), 1, self.active_groups())
+        self.assertIn(job_id, (c.tmp / f"launched-{second[0]}.log").read_text())
+        self.assertTrue((c.registry / "slurm-launch-preempt" / "1" / "manifest.json").exists())
+
+    def test_9_stop_leaves_no_process_behind(self):
         cls = type(self)
         before = cls._ours()
         for name, pid in cls.daemon_pids.items():
