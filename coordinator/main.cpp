@@ -3,6 +3,7 @@
 // Parse options -> build (registry, store, files, tokens, router, server) -> run (with a lease
 // expiry timer, and in launcher mode the launcher's thread) -> stop on SIGINT/SIGTERM.
 #include <cctype>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
@@ -154,7 +155,7 @@ int serve(const Options& o) {
 
   // Lease expiry: jobs of groups that stopped heart-beating go back to the queue.
   net::steady_timer expiry(ioc);
-  bool stopping = false;
+  std::atomic<bool> stopping{false};  // set by the signal handler, read by the expiry timer (other threads)
   std::function<void()> expire_loop = [&] {
     expiry.expires_after(std::chrono::milliseconds(500));
     expiry.async_wait([&](boost::system::error_code ec) {
@@ -175,6 +176,7 @@ int serve(const Options& o) {
   std::mutex launcher_mutex;
   std::condition_variable launcher_cv;
   bool launcher_stop = false;
+  bool launcher_wake = false;  // a job was submitted: decide now rather than at the next poll
   std::thread launcher_thread;
   auto stop_launcher = [&] {
     {
@@ -218,6 +220,13 @@ int serve(const Options& o) {
           return trellis::api::release_group(api, group_id, error);
         });
     launcher_ptr = launcher.get();
+    api.on_submitted = [&] {
+      {
+        std::lock_guard lock(launcher_mutex);
+        launcher_wake = true;
+      }
+      launcher_cv.notify_all();
+    };
     const auto poll = millis(o.launcher_poll_s);
     launcher_thread = std::thread([&, poll] {
       std::unique_lock lock(launcher_mutex);
@@ -225,7 +234,8 @@ int serve(const Options& o) {
         lock.unlock();
         launcher->tick();  // logs its own errors
         lock.lock();
-        launcher_cv.wait_for(lock, poll, [&] { return launcher_stop; });
+        launcher_cv.wait_for(lock, poll, [&] { return launcher_stop || launcher_wake; });
+        launcher_wake = false;
       }
     });
   }

@@ -5,6 +5,7 @@
 // that may let a group lease something by one of "backbone/<sha256>", so long-polls wake at once.
 // Thread-safety: the routes may run on any number of I/O threads (the store serialises itself).
 #include <chrono>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,9 @@ struct JobApi {
   std::chrono::milliseconds heartbeat_interval{5'000};  // what groups are told to use
   int default_max_attempts = 3;
   std::chrono::seconds max_wait{60};                    // longest long-poll
+  // Called (on the handler's thread) after a submit created a job; e.g. wakes the launcher so a
+  // cold start does not wait for its next poll. Must be thread-safe and quick; may be empty.
+  std::function<void()> on_submitted;
 };
 
 std::string job_topic(const std::string& job_id);

@@ -87,7 +87,10 @@ void add_job_routes(http::Router& router, JobApi& api) {
   router.add(bh::verb::post, "/v1/jobs", users, [&api](const http::Request& req, const http::RouteContext&) {
     return guarded(req, [&]() -> http::Response {
       const SubmitResult result = api.store.submit(submit_request(api, req));
-      if (result.created) api.feed.notify(backbone_topic(result.job.backbone_sha256));
+      if (result.created) {
+        api.feed.notify(backbone_topic(result.job.backbone_sha256));
+        if (api.on_submitted) api.on_submitted();
+      }
       auto res = http::json_response(req, result.created ? bh::status::created : bh::status::ok, job_json(api, result.job));
       res.set(bh::field::location, "/v1/jobs/" + result.job.id);
       return res;
