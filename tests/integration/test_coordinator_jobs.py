@@ -223,6 +223,11 @@ class CoordinatorJobsTest(unittest.TestCase):
         out = run(["--registry", c.registry, "predict", "--adapter", "sent@1", "--data", self.data / "test.jsonl"],
                   check=True).stdout
         self.assertEqual(len([l for l in out.splitlines() if l.strip()]), 20)
+        # No token in any log or output.
+        c.log.flush()
+        texts = [(self.tmp / "coordinator.log").read_text(), c.group_log(0), p.stdout, p.stderr]
+        for token in TOKENS.values():
+            self.assertFalse(any(token in t for t in texts), "a token appears in a log")
 
     def test_cancel_queued_and_running(self):
         c = self.cluster
