@@ -23,7 +23,7 @@
 #include "coordinator/api/adapter_routes.h"
 #include "coordinator/api/job_api.h"
 #include "coordinator/api/metrics.h"
-#include "coordinator/launcher/group_launcher.h"
+#include "coordinator/launcher/launcher_thread.h"
 #include "coordinator/store/sqlite_job_store.h"
 #include "coordinator/http/http_server.h"
 #include "coordinator/registry/artifact_registry.h"
@@ -146,10 +146,9 @@ int serve(const Options& o) {
   trellis::api::add_file_routes(router, api);
   trellis::api::add_job_routes(router, api);
   trellis::api::add_worker_routes(router, api);
-  trellis::GroupLauncher* launcher_ptr = nullptr;  // set before the I/O threads start
+  std::unique_ptr<trellis::LauncherThread> launcher;  // set before the I/O threads start
   std::function<std::string()> launcher_metrics;
-  if (!o.launcher.empty())
-    launcher_metrics = [&launcher_ptr] { return launcher_ptr ? launcher_ptr->render_metrics() : std::string(); };
+  if (!o.launcher.empty()) launcher_metrics = [&launcher] { return launcher ? launcher->metrics() : std::string(); };
   trellis::api::add_metrics_route(router, api, request_metrics, 3 * api.lease_ttl, launcher_metrics);
   trellis::http::HttpServer server(ioc, server_options(o), router);
 
@@ -170,21 +169,6 @@ int serve(const Options& o) {
     });
   };
   expire_loop();
-  // Launcher mode: the policy runs on its own thread (sbatch/scancel/squeue block).
-  std::unique_ptr<trellis::SlurmCommandClient> slurm;
-  std::unique_ptr<trellis::GroupLauncher> launcher;
-  std::mutex launcher_mutex;
-  std::condition_variable launcher_cv;
-  bool launcher_stop = false;
-  bool launcher_wake = false;  // a job was submitted: decide now rather than at the next poll
-  std::thread launcher_thread;
-  auto stop_launcher = [&] {
-    {
-      std::lock_guard lock(launcher_mutex);
-      launcher_stop = true;
-    }
-    launcher_cv.notify_all();
-  };
   net::signal_set signals(ioc, SIGINT, SIGTERM);
   net::steady_timer drain(ioc);
   std::function<void(std::chrono::steady_clock::time_point)> wait_drained;
@@ -197,47 +181,30 @@ int serve(const Options& o) {
     if (ec) return;
     stopping = true;
     expiry.cancel();
-    stop_launcher();
+    if (launcher) launcher->request_stop();  // joined after the I/O threads end
     server.stop();
     wait_drained(std::chrono::steady_clock::now() + std::chrono::seconds(o.grace_seconds));
   });
   server.start();
   const auto ep = server.local_endpoint();
   if (!o.launcher.empty()) {
+    // Launcher mode: sbatch/scancel/squeue run on the launcher's own thread; a submit wakes it.
     trellis::SlurmCommandOptions so;
     so.sbatch_script = o.sbatch_script;
     so.sbatch_args = o.sbatch_args;
     so.env = parse_env_pairs(o.launcher_env);
     so.coordinator_url = coordinator_url(ep);
-    slurm = std::make_unique<trellis::SlurmCommandClient>(std::move(so));
     trellis::LauncherOptions lo;
     lo.max_groups = o.launcher_max_groups;
     lo.idle_timeout = millis(o.launcher_idle_timeout_s);
     lo.group_live_window = 3 * api.lease_ttl;
-    launcher = std::make_unique<trellis::GroupLauncher>(
-        store, *slurm, clock, lo,
+    launcher = std::make_unique<trellis::LauncherThread>(
+        store, std::move(so), clock, lo,
         [&api](const std::string& group_id, const trellis::JobError& error) {
           return trellis::api::release_group(api, group_id, error);
-        });
-    launcher_ptr = launcher.get();
-    api.on_submitted = [&] {
-      {
-        std::lock_guard lock(launcher_mutex);
-        launcher_wake = true;
-      }
-      launcher_cv.notify_all();
-    };
-    const auto poll = millis(o.launcher_poll_s);
-    launcher_thread = std::thread([&, poll] {
-      std::unique_lock lock(launcher_mutex);
-      while (!launcher_stop) {
-        lock.unlock();
-        launcher->tick();  // logs its own errors
-        lock.lock();
-        launcher_cv.wait_for(lock, poll, [&] { return launcher_stop || launcher_wake; });
-        launcher_wake = false;
-      }
-    });
+        },
+        millis(o.launcher_poll_s));
+    api.on_submitted = [&launcher] { launcher->wake(); };
   }
   std::cout << nlohmann::json{{"listening", ep.address().to_string() + ":" + std::to_string(ep.port())},
                               {"address", ep.address().to_string()}, {"port", ep.port()},
@@ -250,8 +217,7 @@ int serve(const Options& o) {
   for (int i = 1; i < o.threads; ++i) pool.emplace_back([&ioc] { ioc.run(); });
   ioc.run();
   for (auto& t : pool) t.join();
-  stop_launcher();
-  if (launcher_thread.joinable()) launcher_thread.join();
+  if (launcher) launcher->stop();
   std::cerr << "trellis-coordinator: stopped\n";
   return 0;
 }

@@ -66,13 +66,15 @@ void HeartbeatLoop::run() {
     } else if (pending_train_) {
       body["metrics"] = std::move(*pending_train_);
       pending_train_.reset();
-      urgent_ = false;
     } else if (pending_eval_) {
       body["metrics"] = std::move(*pending_eval_);
       pending_eval_.reset();
     } else {
       body["metrics"] = nlohmann::json::object();
     }
+    // Urgency belongs to the training metrics (the first step): it ends once they are sent, or
+    // when none are pending (an urgent evaluation went out), so the loop never spins.
+    if (!pending_train_) urgent_ = false;
     last = now;
     lock.unlock();
     const HeartbeatReply reply = client_.heartbeat(job_id_, body);
