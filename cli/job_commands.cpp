@@ -33,6 +33,7 @@
 #include "cli/server_client.h"
 #include "trainer/io/files.h"
 #include "trainer/io/sha256.h"
+#include "trainer/spec/data_reference.h"
 #include "trainer/util/error.h"
 
 namespace trellis {
@@ -50,26 +51,6 @@ constexpr int kMaxNetworkRetries = 5;  // consecutive failed long polls before g
 constexpr const char* kExitCodesHelp =
     "Exit codes: 0 ok (with --follow: the job succeeded), 1 error (network, server error, bad input), "
     "2 usage, 3 the followed job failed, 4 the followed job was cancelled.";
-
-bool is_hex64(const std::string& s) {
-  return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
-}
-
-// "file:<64 hex>[.<ext>]" (or a bare id): already on the server.
-bool is_file_ref(const std::string& value) {
-  if (value.rfind("file:", 0) != 0 || value.size() < 5 + 64) return false;
-  const std::string ext = value.substr(5 + 64);
-  return is_hex64(value.substr(5, 64)) &&
-         (ext.empty() || ext == ".jsonl" || ext == ".ndjson" || ext == ".csv" || ext == ".tsv" || ext == ".tab");
-}
-
-// The reference keeps the data format (the readers choose by extension): "file:<id>.jsonl".
-std::string file_reference(const std::string& id, const fs::path& path) {
-  std::string ext = path.extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
-  const bool known = ext == ".jsonl" || ext == ".ndjson" || ext == ".csv" || ext == ".tsv" || ext == ".tab";
-  return "file:" + id + (known ? ext : "");
-}
 
 // Job ids go into URL paths: only the characters an id can hold (PROTOCOL: "j-" + 32 hex).
 const CLI::Validator kJobId(
@@ -149,16 +130,17 @@ void resolve_data_file(const http::HttpClient& client, json& spec, const char* f
   json& data = spec["data"];
   if (!data.contains(field) || !data[field].is_string()) return;  // absent or malformed: the server says what is wrong
   const std::string value = data[field].get<std::string>();
-  if (is_file_ref(value)) return;
+  if (is_file_data_reference(value)) return;  // already on the server
   fs::path path(value);
   if (path.is_relative()) path = (base / path).lexically_normal();
   std::error_code ec;
   if (!fs::is_regular_file(path, ec)) {
-    if (is_hex64(value)) return;  // a bare file id, as the coordinator accepts
+    if (is_sha256_hex(value)) return;  // a bare file id, as the coordinator accepts
     throw Error(std::string(override_path.empty() ? spec_file.string() + ": data." : "--") + field + ": '" +
                 path.string() + "' is not a readable file");
   }
-  data[field] = file_reference(upload_file(client, path, quiet), path);
+  // The reference keeps the format (the readers choose by extension): "file:<id>.jsonl".
+  data[field] = data_reference_for(upload_file(client, path, quiet), path).canonical();
 }
 
 // Shows a followed job's events: a live one-line bar on a terminal, plain lines otherwise.

@@ -9,6 +9,7 @@
 
 #include "coordinator/http/http_client.h"
 #include "trainer/io/sha256.h"
+#include "trainer/spec/data_reference.h"
 #include "trainer/util/error.h"
 
 namespace trellis {
@@ -209,10 +210,7 @@ ReportStatus CoordinatorClient::cancelled(const std::string& job_id, const std::
 }
 
 void CoordinatorClient::download_file(const std::string& sha256, const std::filesystem::path& file) {
-  const bool well_formed = sha256.size() == 64 && std::all_of(sha256.begin(), sha256.end(), [](char c) {
-                             return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-                           });
-  if (!well_formed) throw DownloadError("file:" + sha256 + ": not a sha256 file id", false);
+  if (!is_sha256_hex(sha256)) throw DownloadError("file:" + sha256 + ": not a sha256 file id", false);
   std::error_code ec;
   std::filesystem::create_directories(file.parent_path(), ec);
   if (ec) throw DownloadError(file.parent_path().string() + ": cannot create the data cache: " + ec.message(), true);

@@ -12,17 +12,13 @@
 #include <cctype>
 #include <fstream>
 
+#include "trainer/spec/data_reference.h"
 #include "trainer/spec/job_spec.h"
 #include "trainer/util/error.h"
 
 namespace trellis {
 
 namespace {
-
-bool is_sha256(const std::string& s) {
-  return s.size() == 64 &&
-         std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
-}
 
 bool safe_id(const std::string& id) {
   return !id.empty() && id.size() <= 128 && id.front() != '.' &&
@@ -71,15 +67,11 @@ LeasedJob prepare_leased_job(const nlohmann::json& job_object, CoordinatorClient
       options.data_cache.empty() ? options.checkpoint_dir / "data-cache" : options.data_cache);
   auto localise = [&](std::string& ref, const char* field) {
     // "file:<sha256>[.<ext>]": the extension, when given, names the format.
-    std::string sha = ref.starts_with("file:") ? ref.substr(5) : ref;
-    std::string ext;
-    if (sha.size() > 64) {
-      ext = sha.substr(64);
-      sha.resize(64);
-    }
-    if (!is_sha256(sha) || (!ext.empty() && ext != ".jsonl" && ext != ".ndjson" && ext != ".csv" && ext != ".tsv" &&
-                            ext != ".tab"))
+    const auto parsed = parse_data_reference(ref);
+    if (!parsed)
       throw DownloadError(std::string("data.") + field + ": '" + ref + "' is not a file id (file:<sha256>[.ext])", false);
+    const std::string& sha = parsed->id;
+    const std::string& ext = parsed->extension;
     const auto local = cache / sha;
     if (!std::filesystem::exists(local)) client.download_file(sha, local);
     // The readers pick the format by extension: a link <sha256>.<ext> names it (sniffed if not given).

@@ -180,11 +180,7 @@ int CoordinatorSession::run(
           s.job_id.clear();
           continue;
         }
-        try {
-          s.metric = to_json(leased.job->spec)["train"].value("metric", "");
-        } catch (const std::exception&) {
-          s.metric.clear();
-        }
+        s.metric = leased.job->spec.train.metric;  // parse_job_spec fills in the default
         s.may_have_resumed = std::filesystem::exists(leased.job->checkpoint_file);
         lease_id = lease.lease_id;
         message.job = std::move(leased.job);

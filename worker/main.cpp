@@ -21,6 +21,7 @@
 #include "trainer/model/backbone.h"
 #include "trainer/train/runtime.h"
 #include "trainer/util/error.h"
+#include "worker/coordinator_jobs.h"
 #include "worker/coordinator_mode.h"
 #include "worker/group/worker_group.h"
 #include "worker/local_jobs.h"
@@ -285,10 +286,7 @@ int main(int argc, char** argv) {
         }
       }
       // Without --out, the artifact was staged in a temporary directory of this job only.
-      if (rank == 0 && options.out.empty()) {
-        std::error_code ignored;
-        std::filesystem::remove_all(std::filesystem::path(message.job->out).parent_path(), ignored);
-      }
+      if (rank == 0 && options.out.empty()) remove_job_staging(*message.job);
       if (rank == 0) print_outcome(*item, &outcome, world, threads, backbone_loads, started, published);
       any_failed |= outcome.state == JobState::failed;
       if (outcome.state == JobState::interrupted) {

@@ -34,13 +34,5 @@ class FileStore {
   std::filesystem::path root_;
 };
 
-// A job spec's data reference to an uploaded file: "file:<id>", "file:<id>.<ext>" (the format,
-// for the readers: jsonl, ndjson, csv, tsv or tab) or a bare id.
-struct FileReference {
-  std::string id;
-  std::string extension;  // "" or ".jsonl", ".csv", ...
-  std::string canonical() const { return "file:" + id + extension; }
-};
-std::optional<FileReference> parse_file_reference(const std::string& reference);
 
 }  // namespace trellis::api

@@ -4,6 +4,7 @@
 #include "coordinator/api/job_json.h"
 #include "coordinator/http/json_response.h"
 #include "coordinator/store/store_error.h"
+#include "trainer/spec/data_reference.h"
 #include "trainer/spec/job_spec.h"
 
 namespace trellis::api {
@@ -18,7 +19,7 @@ namespace {
 
 // A data reference must be an uploaded file: returns "file:<id>" or throws BadRequest.
 std::string checked_file_reference(const FileStore& files, const std::string& field, const std::string& value) {
-  auto ref = parse_file_reference(value);
+  auto ref = parse_data_reference(value);
   if (!ref)
     throw BadRequest("job: field '" + field +
                      "' must be a file id (\"file:<sha256>\" from POST /v1/files, optionally with the format: "
@@ -71,7 +72,7 @@ SubmitRequest submit_request(const JobApi& api, const http::Request& req) {
 }
 
 nlohmann::json job_json(JobApi& api, const Job& job) {
-  return job_to_json(job, job.state == JobState::queued ? api.store.queue_position(job.id) : std::nullopt);
+  return job_to_json(job, api.store.queue_position_of(job));
 }
 
 Job existing_job(JobApi& api, const std::string& id) {

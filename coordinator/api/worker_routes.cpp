@@ -9,6 +9,7 @@
 #include "coordinator/api/job_json.h"
 #include "coordinator/http/json_response.h"
 #include "coordinator/store/store_error.h"
+#include "trainer/spec/data_reference.h"
 
 namespace trellis::api {
 
@@ -16,8 +17,6 @@ namespace bh = http::beast_http;
 using http::Role;
 
 namespace {
-
-bool is_sha256_hex(const std::string& s) { return FileStore::valid_id(s); }
 
 // Empty (not under Slurm) or a Slurm job id: "123", "123_4" (array), "123+1" (het job).
 bool valid_slurm_job_id(const std::string& id) {

@@ -55,10 +55,10 @@ class Session : public std::enable_shared_from_this<Session> {
                                      " bytes"),
                   true);
     if (ec) return send(error_response(beast_http::status::bad_request, "invalid", "malformed HTTP request"), true);
-    auto req = std::make_shared<Request>(parser_->release());
-    const bool close = !req->keep_alive();
+    const Request req = parser_->release();  // handlers copy what they keep
+    const bool close = !req.keep_alive();
     writing_ = true;  // busy until the answer is written (a long-poll may answer later)
-    router_.dispatch(*req, [self = shared_from_this(), close](Response response) {
+    router_.dispatch(req, [self = shared_from_this(), close](Response response) {
       auto shared = std::make_shared<Response>(std::move(response));
       net::dispatch(self->stream_.get_executor(),
                     [self, shared, close] { self->send(std::move(*shared), close); });

@@ -56,14 +56,15 @@ std::optional<std::string> percent_decode(std::string_view text, bool plus_is_sp
 }
 
 void Router::add(beast_http::verb method, std::string pattern, std::set<Role> roles, Handler handler) {
-  Route route{method, {}, std::move(roles), std::move(handler), {}, pattern};
-  for (std::string_view s : split(std::string_view(pattern).substr(1), '/')) route.segments.emplace_back(s);
-  routes_.push_back(std::move(route));
+  add_route(Route{method, {}, std::move(roles), std::move(handler), {}, std::move(pattern)});
 }
 
 void Router::add_async(beast_http::verb method, std::string pattern, std::set<Role> roles, AsyncHandler handler) {
-  Route route{method, {}, std::move(roles), {}, std::move(handler), pattern};
-  for (std::string_view s : split(std::string_view(pattern).substr(1), '/')) route.segments.emplace_back(s);
+  add_route(Route{method, {}, std::move(roles), {}, std::move(handler), std::move(pattern)});
+}
+
+void Router::add_route(Route route) {
+  for (std::string_view s : split(std::string_view(route.pattern).substr(1), '/')) route.segments.emplace_back(s);
   routes_.push_back(std::move(route));
 }
 

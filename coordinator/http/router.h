@@ -72,6 +72,7 @@ class Router {
     std::optional<StringResponse> error;
   };
   Match match(const Request& req) const;
+  void add_route(Route route);  // splits route.pattern into segments
 
   const TokenStore& tokens_;
   std::vector<Route> routes_;

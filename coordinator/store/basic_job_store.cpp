@@ -223,8 +223,14 @@ std::vector<Job> BasicJobStore::list(const ListQuery& query) {
 
 std::optional<int64_t> BasicJobStore::queue_position(const std::string& job_id, int64_t cap) {
   std::lock_guard lock(mutex_);
-  Job job = must_load(job_id);
+  const Job job = must_load(job_id);
   if (job.state != JobState::queued) return std::nullopt;
+  return count_queued_ahead(job, cap);
+}
+
+std::optional<int64_t> BasicJobStore::queue_position_of(const Job& job, int64_t cap) {
+  if (job.state != JobState::queued) return std::nullopt;
+  std::lock_guard lock(mutex_);
   return count_queued_ahead(job, cap);
 }
 

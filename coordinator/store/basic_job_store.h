@@ -25,6 +25,7 @@ class BasicJobStore : public JobStore {
   Job get(const std::string& job_id) override;
   std::vector<Job> list(const ListQuery& query) override;
   std::optional<int64_t> queue_position(const std::string& job_id, int64_t cap = kQueuePositionCap) override;
+  std::optional<int64_t> queue_position_of(const Job& job, int64_t cap = kQueuePositionCap) override;
   std::vector<JobEvent> events(const std::string& job_id, int64_t after_seq, int limit) override;
   Job cancel(const std::string& job_id) override;
   Group register_group(const Group& group) override;

@@ -80,6 +80,8 @@ class JobStore {
   // in the queue). nullopt when the job is not queued.
   static constexpr int64_t kQueuePositionCap = 1000;
   virtual std::optional<int64_t> queue_position(const std::string& job_id, int64_t cap = kQueuePositionCap) = 0;
+  // The same for a job the caller already holds (no reload; its state as given decides).
+  virtual std::optional<int64_t> queue_position_of(const Job& job, int64_t cap = kQueuePositionCap) = 0;
   // Events with seq > after_seq, oldest first, at most `limit` (1..1000).
   virtual std::vector<JobEvent> events(const std::string& job_id, int64_t after_seq, int limit) = 0;
 

@@ -21,9 +21,7 @@ from pathlib import Path
 
 from test_cli import BIN, SOURCE, TINY_CONFIGS, run, skip_unless_set_up, synthetic_rows, write_jsonl
 from test_coordinator_adapters import COORDINATOR, TOKENS, start_coordinator, stop_coordinator
-
-WORKER = os.environ.get("TRELLIS_WORKER_BIN", "")
-MPI_ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OMP_NUM_THREADS="1")
+from test_worker import MPI_ENV, WORKER
 TERMINAL = {"succeeded", "failed", "cancelled"}
 
 

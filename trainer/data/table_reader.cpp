@@ -304,11 +304,17 @@ std::string TableRow::field_names() const {
   return out;
 }
 
-TableFormat table_format_from_path(const std::filesystem::path& path) {
-  const std::string ext = lower(path.extension().string());
+std::optional<TableFormat> table_format_of_extension(const std::string& extension) {
+  const std::string ext = lower(extension);
   if (ext == ".jsonl" || ext == ".ndjson") return TableFormat::jsonl;
   if (ext == ".csv") return TableFormat::csv;
   if (ext == ".tsv" || ext == ".tab") return TableFormat::tsv;
+  return std::nullopt;
+}
+
+TableFormat table_format_from_path(const std::filesystem::path& path) {
+  const std::string ext = lower(path.extension().string());
+  if (auto format = table_format_of_extension(ext)) return *format;
   throw Error(path.string() + ": unsupported file extension " + (ext.empty() ? "(none)" : "'" + ext + "'") +
               " (accepted: .jsonl, .ndjson, .csv, .tsv, .tab)");
 }

@@ -96,6 +96,8 @@ struct TableReadOptions {
 // Throws trellis::Error for an unknown extension: "data.txt: unsupported file extension '.txt'
 // (accepted: .jsonl, .ndjson, .csv, .tsv, .tab)".
 TableFormat table_format_from_path(const std::filesystem::path& path);
+// The format an extension (".jsonl", ".CSV", ...) names, case-insensitively; nullopt if none.
+std::optional<TableFormat> table_format_of_extension(const std::string& extension);
 
 // Reads the whole file and parses it. Linear in the file size.
 Table read_table(const std::filesystem::path& path, const TableReadOptions& options = {});
