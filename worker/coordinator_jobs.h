@@ -1,14 +1,13 @@
 #pragma once
 // Coordinator mode, rank 0: turns a leased job object (PROTOCOL.md) into the GroupJob the group
-// trains. Every "file:<sha256>" (or bare 64-hex) data reference is downloaded once into the data
+// trains. Every data reference (trainer/spec/data_reference.h) is downloaded once into the data
 // cache as <cache>/<sha256> (verified before it appears there) and replaced by the path of a link
-// <cache>/<sha256>.<ext> to it (the readers pick the format by extension; the coordinator does
-// names it as "file:<sha256>.<ext>"; when it does not, it is sniffed: JSON lines, else TSV with a
-// tab in the first line, else CSV), which
-// every rank must be able to read (one host, or a shared filesystem). The checkpoint is
-// <checkpoint-dir>/<job id>.ckpt, so a job leased again (by this group or another sharing the
-// directory) resumes from it; the artifact goes to a fresh temporary directory (remove its parent
-// with remove_job_staging once published). No LibTorch here.
+// <cache>/<sha256>.<ext> to it: the readers pick the format by extension, which the reference
+// names ("file:<sha256>.jsonl") or, without one, is sniffed (JSON lines, else TSV with a tab in
+// the first line, else CSV). Every rank must be able to read it (one host, or a shared
+// filesystem). The checkpoint is <checkpoint-dir>/<job id>.ckpt, so a job leased again (by this
+// group or another sharing the directory) resumes from it; the artifact goes to a fresh temporary
+// directory (remove its parent with remove_job_staging once published). No LibTorch here.
 #include <filesystem>
 #include <optional>
 #include <string>
