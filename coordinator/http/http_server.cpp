@@ -1,5 +1,7 @@
 #include "coordinator/http/http_server.h"
 
+#include <array>
+
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
@@ -84,8 +86,28 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void on_write(beast::error_code ec, bool need_eof) {
     writing_ = false;
-    if (ec || need_eof) return do_close();
+    if (ec || stopping_) return do_close();
+    if (need_eof) return linger();
     do_read();
+  }
+
+  // Half-closes, then discards what the client still sends until it closes or linger_timeout
+  // passes; closing with unread bytes would make the kernel reset the connection, and a client
+  // still writing its (refused) body would lose the answer.
+  void linger() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    if (ec) return do_close();
+    stream_.expires_after(options_.linger_timeout);
+    drain();
+  }
+
+  void drain() {
+    if (stopping_) return do_close();
+    stream_.async_read_some(net::buffer(discard_), [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      if (ec) return self->do_close();
+      self->drain();
+    });
   }
 
   void do_close() {
@@ -98,6 +120,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
+  std::array<char, 16 * 1024> discard_;  // lingering close reads into this
   std::optional<beast_http::request_parser<beast_http::string_body>> parser_;
   const ServerOptions& options_;
   const Router& router_;

@@ -5,6 +5,9 @@
 // connection. Every read and write has a timeout (beast::tcp_stream::expires_after): a client
 // that stalls loses its connection. Bodies over max_body_bytes get 413, headers (request line
 // included) over max_header_bytes 431, unparsable requests 400; each then closes the connection.
+// Closing after a response is a lingering close: the server half-closes, then reads and discards
+// what the client still sends (an unread body) for up to linger_timeout, so the client reads the
+// answer instead of a connection reset.
 //
 // Lifecycle: construct (binds and listens; throws trellis::Error naming the address), start()
 // (begins accepting on the io_context the caller runs), stop() (thread-safe, idempotent: closes the
@@ -32,6 +35,7 @@ struct ServerOptions {
   std::size_t max_header_bytes = 16 * 1024;    // request line + headers
   std::chrono::seconds read_timeout{30};       // for one whole request (and between keep-alive requests)
   std::chrono::seconds write_timeout{300};     // for one whole response (files can be large)
+  std::chrono::milliseconds linger_timeout{2000};  // draining a closing connection (see above)
 };
 
 class Session;
