@@ -75,11 +75,11 @@ void HeartbeatLoop::run() {
     // Urgency belongs to the training metrics (the first step): it ends once they are sent, or
     // when none are pending (an urgent evaluation went out), so the loop never spins.
     if (!pending_train_) urgent_ = false;
-    last = now;
     lock.unlock();
     const HeartbeatReply reply = client_.heartbeat(job_id_, body);
     ++beats_;
     lock.lock();
+    last = clock::now();  // gaps count from the answer: beats never overlap or bunch up after a slow one
     if (reply == HeartbeatReply::cancel) cancel_->store(true);
     if (reply == HeartbeatReply::lease_lost) {
       lease_lost_.store(true);
