@@ -116,6 +116,14 @@ std::string format_progress(const json& job) {
   return number(step.value_or(0)) + "/" + number(*total) + " (" + fmt("%.0f", 100.0 * step.value_or(0) / *total) + "%)";
 }
 
+// Failed attempts of the allowed ones ("1/3"), and the hand-backs that do not count ("+2 pre-empted").
+std::string attempts_used(const json& job, const std::string& of) {
+  const double preemptions = num(job, "preemptions").value_or(0);
+  std::string out = number(num(job, "attempts").value_or(0) - preemptions) + of + str(job, "max_attempts", "?");
+  if (preemptions > 0) out += " +" + number(preemptions) + " pre-empted";
+  return out;
+}
+
 std::string artifact_or_error(const json& job) {
   const std::string artifact = str(job, "artifact");
   if (!artifact.empty()) return artifact;
@@ -131,7 +139,7 @@ std::string format_job_table(const std::vector<json>& jobs) {
     if (job.is_object() && job.value("cancel_requested", false) && !is_terminal(state)) state += " (cancelling)";
     if (state == "queued" && num(job, "queue_position")) state += " #" + number(*num(job, "queue_position"));
     rows.push_back({str(job, "id", "?"), str(job, "task", "?"), state,
-                    str(job, "attempts", "0") + "/" + str(job, "max_attempts", "?"), format_progress(job),
+                    attempts_used(job, "/"), format_progress(job),
                     artifact_or_error(job)});
   }
   std::vector<size_t> width(rows[0].size(), 0);
@@ -162,7 +170,7 @@ std::string format_job_status(const json& job) {
     state_line += " (queue position " + number(*num(job, "queue_position")) + ")";
   if (job.is_object() && job.value("cancel_requested", false) && !is_terminal(state)) state_line += " (cancel requested)";
   row("state", state_line);
-  row("attempts", str(job, "attempts", "0") + " of " + str(job, "max_attempts", "?") + ", priority " + str(job, "priority", "0"));
+  row("attempts", attempts_used(job, " of ") + ", priority " + str(job, "priority", "0"));
   if (std::string p = format_progress(job); p != "-") {
     if (job.contains("progress") && job["progress"].is_object())
       if (auto eta = num(job["progress"], "eta_seconds"); eta && !is_terminal(state)) p += ", ETA " + format_duration(*eta);

@@ -47,6 +47,7 @@ nlohmann::json job_to_json(const Job& job, std::optional<int64_t> queue_position
   j["state"] = to_string(job.state);
   j["attempts"] = job.attempts;
   j["max_attempts"] = job.max_attempts;
+  j["preemptions"] = job.preemptions;
   j["priority"] = job.priority;
   j["queue_position"] = queue_position ? nlohmann::json(*queue_position) : nlohmann::json();
   // Counting stops at the cap: a position at the cap means "that many or more".

@@ -94,14 +94,16 @@ void BasicJobStore::end_attempt(Job& job, const JobError& error, bool retryable,
                                 std::vector<JobEvent>& events) const {
   job.error = error;
   job.attempts += 1;
+  const bool handed_back = retryable && error.code == kPreempted;
+  if (handed_back) job.preemptions += 1;
   record(job, EventKind::error,
          {{"code", error.code}, {"message", error.message}, {"retryable", retryable},
-          {"attempts", job.attempts}},
+          {"attempts", job.attempts}, {"preemptions", job.preemptions}},
          now, events);
   nlohmann::json extra = {{"reason", reason}};
   if (job.cancel_requested)
     move(job, JobState::cancelled, now, extra, events);
-  else if (retryable && job.attempts < job.max_attempts)
+  else if (handed_back || (retryable && job.failures() < job.max_attempts))
     move(job, JobState::queued, now, extra, events);
   else
     move(job, JobState::failed, now, extra, events);

@@ -5,18 +5,21 @@
 //
 //   queued --lease--> leased --first heartbeat--> running
 //   leased|running --complete--> succeeded
-//   leased|running --fail(retryable, attempts+1 < max_attempts)--> queued   (attempts + 1)
-//   leased|running --fail(not retryable, or attempts+1 >= max_attempts)--> failed (attempts + 1)
-//   leased|running --lease expired, attempts+1 < max_attempts--> queued     (attempts + 1,
+//   leased|running --fail(retryable, failures < max_attempts)--> queued   (attempts + 1)
+//   leased|running --fail(not retryable, or failures >= max_attempts)--> failed (attempts + 1)
+//   leased|running --fail(kPreempted, retryable)--> queued          (attempts + 1, preemptions + 1)
+//   leased|running --lease expired, failures < max_attempts--> queued     (attempts + 1,
 //                                                       error = lease_expired)
-//   leased|running --lease expired, attempts+1 >= max_attempts--> failed   (last error kept)
+//   leased|running --lease expired, failures >= max_attempts--> failed   (last error kept)
 //   queued --cancel--> cancelled                                (at once)
 //   leased|running --cancel--> same state, cancel_requested = true; then
 //       heartbeat answers `cancel`; cancelled(job, lease), fail(...) or lease expiry -> cancelled
 //   succeeded | failed | cancelled: final; cancel is a conflict, worker calls are conflicts.
 //
-// `attempts` counts the attempts that ended without success; a job runs at most max_attempts
-// times. A job holds at most one live lease (lease_id, group, expiry), cleared when it leaves
+// `attempts` counts the attempts that ended without success; `preemptions` those of them the
+// group handed back on purpose (kPreempted: a Slurm pre-emption or time limit, a scale-down; the
+// job resumes from its checkpoint). failures() = attempts - preemptions: a job fails once it has
+// failed max_attempts times; hand-backs never use up its attempts. A job holds at most one live lease (lease_id, group, expiry), cleared when it leaves
 // leased/running. A complete() that races a cancel request still succeeds (the artifact exists).
 #include <chrono>
 #include <cstdint>
@@ -41,6 +44,9 @@ enum class EventKind { state, progress, metrics, error };
 std::string to_string(EventKind k);
 EventKind parse_event_kind(const std::string& s);  // throws StoreError(invalid)
 
+// The error code of a deliberate hand-back (the worker checkpointed and gave the job back).
+inline constexpr const char* kPreempted = "preempted";
+
 struct JobError {
   std::string code;     // short machine-readable code, e.g. "lease_expired", "oom"
   std::string message;  // a sentence for the user
@@ -54,6 +60,7 @@ struct Job {
   JobState state = JobState::queued;
   int attempts = 0;
   int max_attempts = 3;
+  int preemptions = 0;               // of `attempts`: hand-backs (kPreempted), not failures
   int priority = 0;                  // higher first
   std::optional<std::string> idempotency_key;
   bool cancel_requested = false;
@@ -73,6 +80,7 @@ struct Job {
   std::chrono::milliseconds lease_ttl{0};
   int64_t submit_seq = 0;            // submission order (ties in priority go to the lower one)
   int64_t last_event_seq = 0;        // the sequence number of the job's latest event
+  int failures() const { return attempts - preemptions; }
   friend bool operator==(const Job&, const Job&) = default;
 };
 

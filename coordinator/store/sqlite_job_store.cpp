@@ -80,6 +80,10 @@ CREATE TABLE launched_jobs (
 CREATE INDEX launched_jobs_active ON launched_jobs (seq) WHERE state != 'ended';
 CREATE INDEX jobs_group ON jobs (lease_group_id) WHERE state IN ('leased', 'running');
 )sql",
+    // 3: hand-backs (pre-emptions) are counted apart from failures.
+    R"sql(
+ALTER TABLE jobs ADD COLUMN preemptions INTEGER NOT NULL DEFAULT 0;
+)sql",
 };
 static_assert(std::size(kMigrations) + 1 == SqliteJobStore::kSchemaVersion);
 
@@ -87,7 +91,7 @@ const char* kJobColumns =
     "seq, id, spec, backbone_sha256, state, attempts, max_attempts, priority, idempotency_key, "
     "cancel_requested, step, total_steps, metrics, error_code, error_message, artifact_ref, "
     "created_at, updated_at, started_at, finished_at, lease_id, lease_group_id, lease_expires_at, "
-    "lease_ttl_ms, last_event_seq";
+    "lease_ttl_ms, last_event_seq, preemptions";
 
 std::optional<int64_t> opt_ms(const std::optional<Time>& t) {
   if (!t) return std::nullopt;
@@ -130,6 +134,7 @@ Job read_job(SqliteStatement& s) {
   j.lease_expires_at = opt_time(s.opt_int64(22));
   j.lease_ttl = std::chrono::milliseconds(s.int64(23));
   j.last_event_seq = s.int64(24);
+  j.preemptions = static_cast<int>(s.int64(25));
   return j;
 }
 
@@ -230,13 +235,14 @@ void SqliteJobStore::write_job(const std::string& sql, const Job& j) {
       .bind(22, opt_nonempty(j.lease_group_id))
       .bind(23, opt_ms(j.lease_expires_at))
       .bind(24, static_cast<int64_t>(j.lease_ttl.count()))
-      .bind(25, j.last_event_seq);
+      .bind(25, j.last_event_seq)
+      .bind(26, int64_t{j.preemptions});
   q->step();
 }
 
 void SqliteJobStore::insert_job(const Job& job) {
   write_job(std::string("INSERT INTO jobs (") + kJobColumns +
-                ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             job);
 }
 
@@ -247,8 +253,8 @@ void SqliteJobStore::update_job(const Job& job) {
       "max_attempts = ?7, priority = ?8, idempotency_key = ?9, cancel_requested = ?10, step = ?11, "
       "total_steps = ?12, metrics = ?13, error_code = ?14, error_message = ?15, artifact_ref = ?16, "
       "created_at = ?17, updated_at = ?18, started_at = ?19, finished_at = ?20, lease_id = ?21, "
-      "lease_group_id = ?22, lease_expires_at = ?23, lease_ttl_ms = ?24, last_event_seq = ?25 "
-      "WHERE seq = ?1 AND id = ?2",
+      "lease_group_id = ?22, lease_expires_at = ?23, lease_ttl_ms = ?24, last_event_seq = ?25, "
+      "preemptions = ?26 WHERE seq = ?1 AND id = ?2",
       job);
 }
 

@@ -28,7 +28,7 @@ class SqliteJobStore : public BasicJobStore {
   SqliteJobStore(const std::filesystem::path& path, const Clock& clock);
   ~SqliteJobStore() override;
 
-  static constexpr int kSchemaVersion = 2;
+  static constexpr int kSchemaVersion = 3;
 
  protected:
   void begin() override;

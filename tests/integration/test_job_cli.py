@@ -99,7 +99,7 @@ class FakeCoordinator:
         self.visible[job_id] = 1
         self.jobs[job_id] = {
             "id": job_id, "task": spec.get("task"), "spec": spec, "backbone": spec.get("backbone", "tiny-bert"),
-            "backbone_sha256": "0" * 64, "state": "queued", "attempts": 0, "max_attempts": max_attempts,
+            "backbone_sha256": "0" * 64, "state": "queued", "attempts": 0, "max_attempts": max_attempts, "preemptions": 0,
             "priority": priority, "queue_position": 0, "cancel_requested": False,
             "progress": {"step": 0, "total_steps": 0, "eta_seconds": None}, "metrics": {}, "error": None,
             "artifact": None, "created_at": "2026-11-29T12:00:00.000Z", "updated_at": "2026-11-29T12:00:00.000Z",
@@ -120,7 +120,7 @@ class FakeCoordinator:
                 job["metrics"] = p
         if job["state"] != "queued":
             job["queue_position"] = None
-            job["attempts"] = 1
+            job["attempts"] = 1 + job["preemptions"]
             job["started_at"] = "2026-11-29T12:00:01.000Z"
         if job["state"] in TERMINAL:
             job["finished_at"] = "2026-11-29T12:00:30.000Z"
@@ -481,6 +481,11 @@ class JobCliTest(unittest.TestCase):
         self.assertRegex(p.stdout, r"artifact\s+done-a@3")
         self.assertRegex(p.stdout, r"progress\s+40/40 \(100%\)")
         self.assertIn("loss 0.4567", p.stdout)
+        self.fake.jobs[ids[0]]["preemptions"] = 2  # hand-backs do not count against max_attempts
+        p = self.cli("status", ids[0])
+        self.assertRegex(p.stdout, r"attempts\s+1 of 3 \+2 pre-empted, priority 0")
+        p = self.cli("jobs", "--task", "done-a")
+        self.assertIn(" 1/3 +2 pre-empted ", p.stdout)
         p = self.cli("status", ids[3])
         self.assertRegex(p.stdout, r"error\s+train_failed: loss became NaN at step 21")
         p = self.cli("status", ids[2], "--json")

@@ -347,6 +347,7 @@ TEST_F(JobRoutesTest, FailRetryableRequeuesAndExpiryRequeues) {
                 kWorker);
   EXPECT_EQ(json(r)["state"], "queued");
   EXPECT_EQ(json(r)["attempts"], 1);
+  EXPECT_EQ(json(r)["preemptions"], 1);  // a hand-back: it does not use up an attempt
   lease = json(post("/v1/groups/" + group + "/lease", nlohmann::json::object(), kWorker))["lease_id"];
   clock_.advance(std::chrono::seconds(31));
   EXPECT_EQ(api::expire_leases(*api_, clock_.now()), std::vector<std::string>{job_id});
@@ -358,8 +359,16 @@ TEST_F(JobRoutesTest, FailRetryableRequeuesAndExpiryRequeues) {
   r = post("/v1/jobs/" + job_id + "/fail",
            {{"lease_id", lease}, {"error", {{"code", "oom"}, {"message", "out of memory"}}}, {"retryable", true}},
            kWorker);
-  EXPECT_EQ(json(r)["state"], "failed");  // the third attempt was the last
+  EXPECT_EQ(json(r)["state"], "queued");  // two failures of three
+  EXPECT_EQ(json(r)["attempts"], 3);
+  lease = json(post("/v1/groups/" + group + "/lease", nlohmann::json::object(), kWorker))["lease_id"];
+  r = post("/v1/jobs/" + job_id + "/fail",
+           {{"lease_id", lease}, {"error", {{"code", "oom"}, {"message", "out of memory"}}}, {"retryable", true}},
+           kWorker);
+  EXPECT_EQ(json(r)["state"], "failed");  // the third failure was the last
   EXPECT_EQ(json(r)["error"]["code"], "oom");
+  EXPECT_EQ(json(r)["attempts"], 4);
+  EXPECT_EQ(json(r)["preemptions"], 1);
 }
 
 // Long-polls answer when something happens, well before their deadline.

@@ -221,6 +221,37 @@ TYPED_TEST(JobStoreTest, NonRetryableFailFailsAtOnce) {
   EXPECT_EQ(ev[ev.size() - 2].payload.at("code"), "bad_data");
 }
 
+// Hand-backs (retryable "preempted") are counted apart and never use up max_attempts; the same
+// code sent as not retryable is a failure like any other.
+TYPED_TEST(JobStoreTest, PreemptionsDoNotUseUpAttempts) {
+  auto& s = *this->store_;
+  Lease l = this->submit_and_lease(make_request("sst2", 0, kShaA, 1));
+  for (int i = 1; i <= 3; ++i) {
+    Job j = s.fail(l.job.id, l.lease_id, {kPreempted, "SIGTERM at step " + std::to_string(10 * i)}, true);
+    EXPECT_EQ(j.state, JobState::queued);
+    EXPECT_EQ(j.attempts, i);
+    EXPECT_EQ(j.preemptions, i);
+    EXPECT_EQ(j.failures(), 0);
+    EXPECT_EQ(s.get(j.id), j);  // stored as returned
+    auto next = s.lease("g1", 10s);
+    ASSERT_TRUE(next);
+    l = *next;
+  }
+  const auto ev = s.events(l.job.id, 0, 100);
+  const auto last_error = std::find_if(ev.rbegin(), ev.rend(), [](const JobEvent& e) { return e.kind == EventKind::error; });
+  ASSERT_NE(last_error, ev.rend());
+  EXPECT_EQ(last_error->payload.at("preemptions"), 3);
+  // The one real failure max_attempts = 1 allows ends the job.
+  Job j = s.fail(l.job.id, l.lease_id, {"oom", "Out of memory."}, true);
+  EXPECT_EQ(j.state, JobState::failed);
+  EXPECT_EQ((std::pair{j.attempts, j.preemptions}), (std::pair{4, 3}));
+
+  Lease other = this->submit_and_lease(make_request("sst2-b", 0, kShaA, 1));
+  j = s.fail(other.job.id, other.lease_id, {kPreempted, "not retryable"}, false);
+  EXPECT_EQ(j.state, JobState::failed);
+  EXPECT_EQ(j.preemptions, 0);
+}
+
 TYPED_TEST(JobStoreTest, PriorityThenSubmissionOrder) {
   auto& s = *this->store_;
   auto low1 = s.submit(make_request("a", 0)).job.id;

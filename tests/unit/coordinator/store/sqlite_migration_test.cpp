@@ -92,6 +92,7 @@ TEST(SqliteMigration, Version1DatabaseIsMigrated) {
     EXPECT_FALSE(g.ended_at);
     Job job = s.get("j-old");
     EXPECT_EQ(job.state, JobState::running);
+    EXPECT_EQ(job.preemptions, 0);  // version 3's column, filled for old rows
     EXPECT_EQ(job.lease_group_id, "g-old");
     EXPECT_EQ(s.events("j-old", 0, 10).size(), 2u);
     EXPECT_TRUE(s.launched_jobs().empty());
@@ -109,7 +110,7 @@ TEST(SqliteMigration, Version1DatabaseIsMigrated) {
     auto q = db.query("SELECT version FROM schema_version");
     ASSERT_TRUE(q->step());
     EXPECT_EQ(q->int64(0), SqliteJobStore::kSchemaVersion);
-    EXPECT_EQ(SqliteJobStore::kSchemaVersion, 2);
+    EXPECT_EQ(SqliteJobStore::kSchemaVersion, 3);
   }
   // Reopening the migrated file keeps everything.
   SqliteJobStore s(path, clock);
@@ -126,7 +127,7 @@ TEST(SqliteMigration, NewFileHasTheCurrentVersion) {
   SqliteDb db(path);
   auto q = db.query("SELECT version FROM schema_version");
   ASSERT_TRUE(q->step());
-  EXPECT_EQ(q->int64(0), 2);
+  EXPECT_EQ(q->int64(0), 3);
 }
 
 }  // namespace
