@@ -10,6 +10,7 @@
 #include <iostream>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include <sys/resource.h>
@@ -21,6 +22,7 @@
 #include <nlohmann/json.hpp>
 
 #include "coordinator/api/adapter_routes.h"
+#include "coordinator/api/file_retention.h"
 #include "coordinator/api/job_api.h"
 #include "coordinator/api/metrics.h"
 #include "coordinator/launcher/launcher_thread.h"
@@ -46,6 +48,8 @@ struct Options {
   // cores let more submits share one commit.
   int threads = 16;
   int grace_seconds = 10;
+  double file_retention_days = 30;  // 0: keep uploads forever
+  double file_sweep_interval_s = 3600;
   // Launcher mode (off unless --launcher slurm).
   std::string launcher;
   std::string sbatch_script;
@@ -169,6 +173,12 @@ int serve(const Options& o) {
     });
   };
   expire_loop();
+  std::optional<trellis::api::FileSweepTimer> file_sweeps;
+  if (o.file_retention_days > 0) {
+    file_sweeps.emplace(ioc, api, std::chrono::seconds(static_cast<int64_t>(o.file_retention_days * 86400)),
+                        std::chrono::seconds(static_cast<int64_t>(o.file_sweep_interval_s)));
+    file_sweeps->start();
+  }
   net::signal_set signals(ioc, SIGINT, SIGTERM);
   net::steady_timer drain(ioc);
   std::function<void(std::chrono::steady_clock::time_point)> wait_drained;
@@ -181,6 +191,7 @@ int serve(const Options& o) {
     if (ec) return;
     stopping = true;
     expiry.cancel();
+    if (file_sweeps) file_sweeps->stop();
     if (launcher) launcher->request_stop();  // joined after the I/O threads end
     server.stop();
     wait_drained(std::chrono::steady_clock::now() + std::chrono::seconds(o.grace_seconds));
@@ -253,6 +264,13 @@ int main(int argc, char** argv) {
   app.add_option("--grace-seconds", o.grace_seconds, "On SIGTERM, how long responses in flight may finish")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
+  app.add_option("--file-retention-days", o.file_retention_days,
+                 "Uploaded files unused this long (and not data of a live job) are removed; 0: never")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--file-sweep-interval", o.file_sweep_interval_s, "Seconds between file retention sweeps")
+      ->capture_default_str()
+      ->check(CLI::Range(1.0, 86400.0));
   app.add_option("--launcher", o.launcher,
                  "Launcher mode: submit worker groups to Slurm while jobs wait for a backbone (off by default)")
       ->check(CLI::IsMember({"slurm"}));

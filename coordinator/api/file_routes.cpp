@@ -1,7 +1,8 @@
-// POST /v1/files, GET /v1/files/{id} (PROTOCOL.md).
+// POST /v1/files, GET /v1/files/{id}, DELETE /v1/files/{id} (PROTOCOL.md).
 #include <boost/beast/http/file_body.hpp>
 
 #include "coordinator/api/api_request.h"
+#include "coordinator/api/file_retention.h"
 #include "coordinator/api/job_api.h"
 #include "coordinator/http/json_response.h"
 
@@ -44,6 +45,31 @@ void add_file_routes(http::Router& router, JobApi& api) {
                res.keep_alive(req.keep_alive());
                res.prepare_payload();
                return res;
+             });
+  // Removal on request (data uploaded by mistake, say); never of a live job's data.
+  router.add(bh::verb::delete_, "/v1/files/{id}", {Role::admin},
+             [&api](const http::Request& req, const http::RouteContext& ctx) -> http::Response {
+               return guarded(req, [&]() -> http::Response {
+                 const std::string& id = ctx.params.at("id");
+                 if (!FileStore::valid_id(id))
+                   throw BadRequest("a file id is 64 lowercase hex digits (the sha256 of its bytes)");
+                 const auto listed_at = FileStore::Clock::now();  // before the listing: see FileStore
+                 const auto live = live_job_files(api.store);
+                 if (auto it = live.find(id); it != live.end())
+                   return http::error_response(req, bh::status::conflict, "in_use",
+                                               "file " + id + " is data of live job " + it->second +
+                                                   " (cancel it or let it finish first)");
+                 switch (api.files.remove(id, listed_at)) {
+                   case RemoveResult::removed:
+                     return no_content(req);
+                   case RemoveResult::pinned:
+                     return http::error_response(req, bh::status::conflict, "in_use",
+                                                 "file " + id + " was used in a submit or an upload just now; try again");
+                   case RemoveResult::not_found:
+                     break;
+                 }
+                 return http::error_response(req, bh::status::not_found, "not_found", "no file " + id);
+               });
              });
 }
 

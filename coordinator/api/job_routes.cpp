@@ -17,15 +17,19 @@ std::string backbone_topic(const std::string& backbone_sha256) { return "backbon
 
 namespace {
 
-// A data reference must be an uploaded file: returns "file:<id>" or throws BadRequest.
-std::string checked_file_reference(const FileStore& files, const std::string& field, const std::string& value) {
+// A data reference must be an uploaded file: returns "file:<id>" or throws BadRequest. The file
+// stays pinned (safe from removal) while `pins` lives: until the job is stored.
+std::string checked_file_reference(FileStore& files, const std::string& field, const std::string& value,
+                                   std::vector<FileStore::Pin>& pins) {
   auto ref = parse_data_reference(value);
   if (!ref)
     throw BadRequest("job: field '" + field +
                      "' must be a file id (\"file:<sha256>\" from POST /v1/files, optionally with the format: "
                      "\"file:<sha256>.jsonl\", .csv, .tsv), got '" + value.substr(0, 200) +
                      "': the coordinator does not read paths");
-  if (!files.find(ref->id)) throw BadRequest("job: field '" + field + "': unknown file id " + ref->id + " (upload it first)");
+  auto pin = files.pin(ref->id);
+  if (!pin) throw BadRequest("job: field '" + field + "': unknown file id " + ref->id + " (upload it first)");
+  pins.push_back(std::move(*pin));
   return ref->canonical();
 }
 
@@ -36,7 +40,7 @@ bool valid_idempotency_key(const std::string& key) {
   return true;
 }
 
-SubmitRequest submit_request(const JobApi& api, const http::Request& req) {
+SubmitRequest submit_request(const JobApi& api, const http::Request& req, std::vector<FileStore::Pin>& pins) {
   const nlohmann::json body = body_object(req);
   SubmitRequest request;
   request.max_attempts = api.default_max_attempts;
@@ -54,9 +58,10 @@ SubmitRequest submit_request(const JobApi& api, const http::Request& req) {
   } catch (const Error& e) {
     throw BadRequest(e.what());
   }
-  request.spec.data.train = checked_file_reference(api.files, "data.train", request.spec.data.train);
+  request.spec.data.train = checked_file_reference(api.files, "data.train", request.spec.data.train, pins);
   if (request.spec.data.validation)
-    request.spec.data.validation = checked_file_reference(api.files, "data.validation", *request.spec.data.validation);
+    request.spec.data.validation =
+        checked_file_reference(api.files, "data.validation", *request.spec.data.validation, pins);
   auto sha = api.backbones.sha256_of(request.spec.backbone);
   if (!sha)
     throw BadRequest("job: field 'backbone': unknown backbone '" + request.spec.backbone.substr(0, 100) +
@@ -87,7 +92,8 @@ void add_job_routes(http::Router& router, JobApi& api) {
 
   router.add(bh::verb::post, "/v1/jobs", users, [&api](const http::Request& req, const http::RouteContext&) {
     return guarded(req, [&]() -> http::Response {
-      const SubmitResult result = api.store.submit(submit_request(api, req));
+      std::vector<FileStore::Pin> pins;  // released once the job is stored (or refused)
+      const SubmitResult result = api.store.submit(submit_request(api, req, pins));
       if (result.created) {
         api.feed.notify(backbone_topic(result.job.backbone_sha256));
         if (api.on_submitted) api.on_submitted();

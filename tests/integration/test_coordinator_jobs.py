@@ -25,14 +25,15 @@ from test_worker import MPI_ENV, WORKER
 TERMINAL = {"succeeded", "failed", "cancelled"}
 
 
-def wait_for(predicate, timeout, what, interval=0.1):
+def wait_for(predicate, timeout, what, interval=0.1, diagnose=None):
+    """Polls until `predicate` is truthy; on a timeout the error carries `diagnose()` if given."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}" + (f"\n{diagnose()}" if diagnose else ""))
 
 
 class Api:
@@ -90,10 +91,10 @@ class Cluster:
         self.coordinator, self.port, self.groups, self.logs = None, None, [], []
         self.log = open(self.tmp / "coordinator.log", "a")
 
-    def start_coordinator(self, port=0):
+    def start_coordinator(self, port=0, *extra):
         self.coordinator, self.port = start_coordinator(
             self.registry, self.auth, "--create-registry", "--config-dir", self.config_dir,
-            "--lease-ttl", self.lease_ttl, "--heartbeat", self.heartbeat, state_dir=self.state,
+            "--lease-ttl", self.lease_ttl, "--heartbeat", self.heartbeat, *extra, state_dir=self.state,
             listen=f"127.0.0.1:{port}", stderr=self.log)
         self.api = Api(self.port)
         self.url = f"http://127.0.0.1:{self.port}"
@@ -119,6 +120,19 @@ class Cluster:
         except ProcessLookupError:
             pass
         p.wait(60)
+
+    def diagnose(self):
+        """What a failed wait shows: job states, and the tails of the coordinator's and groups' logs."""
+        lines = []
+        try:
+            jobs = self.api.call("GET", "/v1/jobs?limit=1000")[1]["jobs"]
+            lines.append("jobs: " + ", ".join(f"{j['task']}={j['state']}/{j['attempts']}" for j in jobs))
+        except Exception as e:  # the coordinator may be the problem
+            lines.append(f"jobs: unavailable ({e})")
+        for log in [self.tmp / "coordinator.log", *sorted(self.tmp.glob("group-*.log"))]:
+            text = log.read_text(errors="replace") if log.exists() else "(missing)"
+            lines.append(f"---- tail of {log.name} ----\n" + "\n".join(text.splitlines()[-25:]))
+        return "\n".join(lines)
 
     def group_log(self, i=-1):
         return (self.tmp / f"group-{len(self.groups) + i if i < 0 else i}.log").read_text()
@@ -193,7 +207,7 @@ class CoordinatorJobsTest(unittest.TestCase):
 
     def wait_state(self, job_id, states, timeout=120):
         return wait_for(lambda: (j := self.cluster.api.job(job_id))["state"] in states and j, timeout,
-                        f"job {job_id} to reach {states}")
+                        f"job {job_id} to reach {states}", diagnose=self.cluster.diagnose)
 
     def test_submit_follow_predict_with_the_cli(self):
         c = self.cluster
@@ -282,7 +296,8 @@ class CoordinatorJobsTest(unittest.TestCase):
             status, job = c.api.call("POST", "/v1/jobs", spec, headers={"Idempotency-Key": f"restart-{i}"})
             self.assertEqual(status, 201, job)
             ids.append(job["id"])
-        wait_for(lambda: any(c.api.job(i)["state"] == "running" for i in ids[:10]), 120, "a running job")
+        wait_for(lambda: any(c.api.job(i)["state"] == "running" for i in ids[:10]), 120, "a running job",
+                 diagnose=c.diagnose)
         port = c.port
         c.kill_coordinator()
         time.sleep(0.5)
@@ -294,13 +309,30 @@ class CoordinatorJobsTest(unittest.TestCase):
                                    headers={"Idempotency-Key": "restart-7"})
         self.assertEqual((status, again["id"]), (200, ids[7]))
         wait_for(lambda: all(j["state"] in TERMINAL for j in c.api.call("GET", "/v1/jobs?limit=1000")[1]["jobs"]),
-                 600, "every job to finish", interval=1)
+                 600, "every job to finish", interval=1, diagnose=c.diagnose)
         jobs = c.api.call("GET", "/v1/jobs?limit=1000")[1]["jobs"]
         self.assertEqual(len(jobs), 50)
         self.assertEqual({j["state"] for j in jobs}, {"succeeded"}, [j for j in jobs if j["state"] != "succeeded"])
         # One artifact per job: no job was published twice.
         for j in jobs:
             self.assertEqual(j["artifact"], f"{j['task']}@1")
+
+    def test_unused_uploads_are_removed_but_live_jobs_keep_theirs(self):
+        c = self.cluster
+        # Retention about 2.6 s, a sweep every second; no group, so the job stays queued.
+        c.start_coordinator(0, "--file-retention-days", "0.00003", "--file-sweep-interval", "1")
+        job_id = self.submit_api(tiny_spec("kept-data", self.data / "small.jsonl"))
+        train_id = c.api.job(job_id)["spec"]["data"]["train"].split(":")[1].split(".")[0]
+        spare_id = c.api.upload(self.data / "test.jsonl").split(":")[1]
+        file_status = lambda i: c.api.call("GET", f"/v1/files/{i}", role="worker", raw=True)[0]
+        wait_for(lambda: file_status(spare_id) == 404, 20, "the unused upload to be removed")
+        self.assertEqual(file_status(train_id), 200)  # the queued job's data stays, however old
+        self.assertIn("file retention: removed 1 file(s)", (self.tmp / "coordinator.log").read_text())
+        status, body = c.api.call("DELETE", f"/v1/files/{train_id}", role="admin")
+        self.assertEqual(status, 409, body)
+        self.assertIn(job_id, body["error"]["message"])
+        self.assertEqual(c.api.call("POST", f"/v1/jobs/{job_id}/cancel")[0], 200)
+        wait_for(lambda: file_status(train_id) == 404, 20, "the cancelled job's data to be removed")
 
     def test_bad_input_over_the_socket(self):
         c = self.cluster

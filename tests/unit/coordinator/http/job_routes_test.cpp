@@ -12,6 +12,7 @@
 #include <boost/asio/io_context.hpp>
 #include <nlohmann/json.hpp>
 
+#include "coordinator/api/file_retention.h"
 #include "coordinator/api/job_api.h"
 #include "coordinator/api/metrics.h"
 #include "coordinator/http/router.h"
@@ -28,6 +29,7 @@ using Clock = std::chrono::steady_clock;
 
 constexpr const char* kUser = "user-token-0123456789";
 constexpr const char* kWorker = "worker-token-0123456789";
+constexpr const char* kAdmin = "admin-token-0123456789";
 const std::string kSha(64, 'a');
 const std::string kOtherSha(64, 'b');
 
@@ -46,6 +48,7 @@ class JobRoutesTest : public ::testing::Test {
                                                      std::chrono::seconds(5), 3, std::chrono::seconds(60)});
     tokens_.add(kUser, http::Role::user);
     tokens_.add(kWorker, http::Role::worker);
+    tokens_.add(kAdmin, http::Role::admin);
     router_ = std::make_unique<http::Router>(tokens_);
     router_->set_observer([this](const std::string& route, bhttp::verb m, unsigned s, double secs) {
       metrics_.observe(route, m, s, secs);
@@ -122,6 +125,40 @@ class JobRoutesTest : public ::testing::Test {
   std::unique_ptr<http::Router> router_;
   std::string train_id_;
 };
+
+// DELETE /v1/files/{id}: admins only; never a live job's data; afterwards the file is gone for
+// downloads and submits. The retention sweep keeps live jobs' files however old.
+TEST_F(JobRoutesTest, FileRemovalSparesLiveJobsData) {
+  const std::string job_id = submit({{"spec", spec("sent")}})["id"];
+  const std::string spare = upload("{\"text\": \"spare\", \"label\": \"neg\"}\n");
+  const auto del = [&](const std::string& id, const char* token = kAdmin) {
+    return call(bhttp::verb::delete_, "/v1/files/" + id, "", token);
+  };
+  // Everything is unused since a day ago, so only the guards below can keep a file.
+  const auto day_ago = std::filesystem::file_time_type::clock::now() - std::chrono::hours(24);
+  for (const auto& id : {train_id_, spare})
+    std::filesystem::last_write_time(dir_ / "files" / id.substr(0, 2) / id, day_ago);
+  EXPECT_EQ(status(del(train_id_, kUser)), 403u);
+  auto r = del(train_id_);
+  EXPECT_EQ(status(r), 409u);
+  EXPECT_NE(message(r).find(job_id), std::string::npos) << message(r);
+  EXPECT_EQ(status(del(std::string(64, 'c'))), 404u);
+  EXPECT_EQ(status(del("not-a-file-id")), 400u);
+  // The sweep: the queued job's file stays, the spare one goes.
+  const api::SweepResult swept = api::sweep_files(*api_, std::chrono::hours(1));
+  EXPECT_EQ(swept.files_removed, 1u);
+  EXPECT_EQ(swept.files_kept, 1u);
+  EXPECT_EQ(status(call(bhttp::verb::get, "/v1/files/" + spare, "", kWorker)), 404u);
+  EXPECT_EQ(status(call(bhttp::verb::get, "/v1/files/" + train_id_, "", kWorker)), 200u);
+  // Once the job has ended, its file may go.
+  ASSERT_EQ(status(call(bhttp::verb::post, "/v1/jobs/" + job_id + "/cancel")), 200u);
+  EXPECT_EQ(status(del(train_id_)), 204u);
+  EXPECT_EQ(status(del(train_id_)), 404u);
+  EXPECT_EQ(status(call(bhttp::verb::get, "/v1/files/" + train_id_, "", kWorker)), 404u);
+  r = post("/v1/jobs", {{"spec", spec("sent")}});
+  EXPECT_EQ(status(r), 400u);
+  EXPECT_NE(message(r).find("unknown file id"), std::string::npos) << message(r);
+}
 
 TEST_F(JobRoutesTest, FilesAreContentAddressed) {
   const std::string bytes = "{\"text\": \"x\", \"label\": \"y\"}\n";
