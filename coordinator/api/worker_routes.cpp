@@ -95,7 +95,10 @@ void add_worker_routes(http::Router& router, JobApi& api) {
         if (http::status_of(early) != bh::status::no_content) return done(std::move(early));
         api.feed.wait(
             backbone_topic(sha), ChangeFeed::deadline_after(wait),
-            [&api, req, group_id](bool final) -> std::optional<http::Response> {
+            [&api, req, group_id, gone = std::move(ctx.client_gone)](bool final) -> std::optional<http::Response> {
+              // A worker that went away while waiting (killed, say) must not be handed a job: its
+              // lease would only expire, costing the job a TTL and an attempt.
+              if (gone && gone()) return no_content(*req);
               std::optional<Job> leased;
               http::Response answer = guarded(*req, [&]() -> http::Response {
                 auto lease = api.store.lease(group_id, api.lease_ttl);

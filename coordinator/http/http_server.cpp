@@ -1,6 +1,9 @@
 #include "coordinator/http/http_server.h"
 
 #include <array>
+#include <cerrno>
+
+#include <sys/socket.h>
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/strand.hpp>
@@ -15,6 +18,19 @@ namespace trellis::http {
 namespace net = boost::asio;
 namespace beast = boost::beast;
 using tcp = net::ip::tcp;
+
+// Whether the peer of a connected socket has closed or reset it: a non-blocking peek that finds
+// the end of the stream or an error. Pending bytes (a pipelined request) mean it is still there.
+static bool peer_closed(int fd) {
+  char byte;
+  for (;;) {
+    const ssize_t n = ::recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n > 0) return false;
+    if (n == 0) return true;
+    if (errno == EINTR) continue;
+    return errno != EAGAIN && errno != EWOULDBLOCK;
+  }
+}
 
 // One connection. Lives as long as an operation holds shared_from_this(); every handler runs on
 // the connection's strand.
@@ -60,11 +76,15 @@ class Session : public std::enable_shared_from_this<Session> {
     const Request req = parser_->release();  // handlers copy what they keep
     const bool close = !req.keep_alive();
     writing_ = true;  // busy until the answer is written (a long-poll may answer later)
-    router_.dispatch(req, [self = shared_from_this(), close](Response response) {
-      auto shared = std::make_shared<Response>(std::move(response));
-      net::dispatch(self->stream_.get_executor(),
-                    [self, shared, close] { self->send(std::move(*shared), close); });
-    });
+    router_.dispatch(
+        req,
+        [self = shared_from_this(), close](Response response) {
+          auto shared = std::make_shared<Response>(std::move(response));
+          net::dispatch(self->stream_.get_executor(),
+                        [self, shared, close] { self->send(std::move(*shared), close); });
+        },
+        // Valid until the answer: the socket stays open while a response is pending (writing_).
+        [fd = stream_.socket().native_handle()] { return peer_closed(fd); });
   }
 
   void send(Response response, bool close) {

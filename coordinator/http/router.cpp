@@ -143,7 +143,7 @@ Router::Match Router::match(const Request& req) const {
   return m;
 }
 
-void Router::dispatch(const Request& req, Responder done) const {
+void Router::dispatch(const Request& req, Responder done, ClientGone client_gone) const {
   Match m = match(req);
   if (observer_) {
     done = [inner = std::move(done), observer = &observer_, start = std::chrono::steady_clock::now(),
@@ -173,6 +173,7 @@ void Router::dispatch(const Request& req, Responder done) const {
   Responder once = [answered, done = std::move(done)](Response r) {
     if (!answered->exchange(true)) done(std::move(r));
   };
+  m.ctx.client_gone = std::move(client_gone);
   try {
     route.async_handler(req, std::move(m.ctx), once);
   } catch (const std::exception& e) {

@@ -23,9 +23,15 @@
 
 namespace trellis::http {
 
+// Whether the client has closed or reset its connection (set by the server for asynchronous
+// routes; empty otherwise). Call only before answering, from any thread. A client that only
+// half-closed (shut down its sending side) counts as gone too.
+using ClientGone = std::function<bool()>;
+
 struct RouteContext {
   PathParams params;                         // {name} -> decoded segment
   std::map<std::string, std::string> query;  // decoded query parameters (last one wins)
+  ClientGone client_gone;                    // asynchronous routes on a server only
 };
 
 using Handler = std::function<Response(const Request&, const RouteContext&)>;
@@ -55,7 +61,8 @@ class Router {
   // never call it on a thread the answer needs).
   Response handle(const Request& req) const;
   // The server's entry point: answers through `done` (at once for synchronous routes).
-  void dispatch(const Request& req, Responder done) const;
+  // `client_gone` goes to an asynchronous route's context.
+  void dispatch(const Request& req, Responder done, ClientGone client_gone = {}) const;
 
  private:
   struct Route {

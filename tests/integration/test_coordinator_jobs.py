@@ -334,6 +334,31 @@ class CoordinatorJobsTest(unittest.TestCase):
         self.assertEqual(c.api.call("POST", f"/v1/jobs/{job_id}/cancel")[0], 200)
         wait_for(lambda: file_status(train_id) == 404, 20, "the cancelled job's data to be removed")
 
+    def test_a_lease_poll_whose_worker_vanished_leases_nothing(self):
+        c = self.cluster
+        c.start_coordinator()
+        probe = self.submit_api(tiny_spec("probe", self.data / "small.jsonl"))
+        sha = c.api.job(probe)["backbone_sha256"]
+        self.assertEqual(c.api.call("POST", f"/v1/jobs/{probe}/cancel")[0], 200)
+        status, group = c.api.call("POST", "/v1/groups", {"backbone_name": "tiny-bert", "backbone_sha256": sha,
+                                                          "world_size": 1, "devices": ["cpu"], "host": "gone"},
+                                   role="worker")
+        self.assertEqual(status, 201, group)
+        lease_path = f"/v1/groups/{group['group_id']}/lease"
+        # A worker long-polls, then dies (its socket closes) before any job arrives.
+        s = socket.create_connection(("127.0.0.1", c.port), timeout=10)
+        s.sendall((f"POST {lease_path}?wait=30 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKENS['worker']}\r\n"
+                   "Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}").encode())
+        time.sleep(0.5)
+        s.close()
+        time.sleep(0.2)
+        job_id = self.submit_api(tiny_spec("after-vanish", self.data / "small.jsonl"))
+        time.sleep(1.0)
+        job = c.api.job(job_id)
+        self.assertEqual((job["state"], job["attempts"]), ("queued", 0), job)  # not leased to the dead poll
+        status, lease = c.api.call("POST", f"{lease_path}?wait=5", {}, role="worker")
+        self.assertEqual((status, lease["job"]["id"]), (200, job_id))
+
     def test_bad_input_over_the_socket(self):
         c = self.cluster
         c.start_coordinator()

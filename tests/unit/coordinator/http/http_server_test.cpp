@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <mutex>
 #include <thread>
 
 #include <boost/asio/connect.hpp>
@@ -150,6 +151,64 @@ TEST(HttpServerTimeoutTest, StalledClientIsDisconnected) {
   EXPECT_TRUE(ec) << "the server should have closed the connection";
   EXPECT_GE(waited, 0.5);
   EXPECT_LT(waited, 4.0);
+  server.stop();
+  thread.join();
+}
+
+// An asynchronous route learns that its client went away while it waited (ClientGone), and a
+// client that is still there is not reported gone.
+TEST(HttpServerClientGoneTest, AsyncRouteSeesItsClientLeave) {
+  net::io_context ioc;
+  TokenStore tokens;
+  Router router{tokens};
+  std::mutex mutex;
+  std::vector<std::pair<ClientGone, Responder>> waiting;
+  router.add_async(beast_http::verb::get, "/wait", {}, [&](const Request&, RouteContext ctx, Responder done) {
+    std::lock_guard lock(mutex);
+    waiting.emplace_back(std::move(ctx.client_gone), std::move(done));
+  });
+  HttpServer server(ioc, ServerOptions{}, router);
+  server.start();
+  std::thread thread([&] { ioc.run(); });
+  const auto parked = [&](size_t n) {
+    for (int i = 0; i < 500; ++i) {
+      {
+        std::lock_guard lock(mutex);
+        if (waiting.size() >= n) return true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return false;
+  };
+  net::io_context client;
+  tcp::socket leaving(client), staying(client);
+  leaving.connect(server.local_endpoint());
+  net::write(leaving, net::buffer(std::string("GET /wait HTTP/1.1\r\nHost: x\r\n\r\n")));
+  ASSERT_TRUE(parked(1));
+  staying.connect(server.local_endpoint());
+  net::write(staying, net::buffer(std::string("GET /wait HTTP/1.1\r\nHost: x\r\n\r\n")));
+  ASSERT_TRUE(parked(2));
+  std::lock_guard lock(mutex);
+  ASSERT_TRUE(waiting[0].first && waiting[1].first);
+  EXPECT_FALSE(waiting[0].first());
+  leaving.close();
+  bool seen = false;
+  for (int i = 0; i < 200 && !seen; ++i) {
+    seen = waiting[0].first();
+    if (!seen) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(seen) << "the closed connection was not noticed";
+  EXPECT_FALSE(waiting[1].first());
+  // Both are answered; the one still connected reads its answer.
+  for (auto& [gone, done] : waiting) {
+    StringResponse res{beast_http::status::no_content, 11};
+    res.prepare_payload();
+    done(std::move(res));
+  }
+  std::string answer;
+  net::read_until(staying, net::dynamic_buffer(answer), "\r\n\r\n");
+  EXPECT_EQ(answer.rfind("HTTP/1.1 204", 0), 0u) << answer;
+  staying.close();
   server.stop();
   thread.join();
 }
