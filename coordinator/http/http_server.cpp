@@ -1,5 +1,6 @@
 #include "coordinator/http/http_server.h"
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 
@@ -111,19 +112,22 @@ class Session : public std::enable_shared_from_this<Session> {
     do_read();
   }
 
-  // Half-closes, then discards what the client still sends until it closes or linger_timeout
-  // passes; closing with unread bytes would make the kernel reset the connection, and a client
-  // still writing its (refused) body would lose the answer.
+  // Half-closes, then discards what the client still sends until it closes, stays silent for
+  // linger_timeout, or read_timeout passes in all; closing with unread bytes would make the kernel
+  // reset the connection, and a client still writing its (refused) body would lose the answer.
   void linger() {
     beast::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
     if (ec) return do_close();
-    stream_.expires_after(options_.linger_timeout);
+    linger_until_ = std::chrono::steady_clock::now() + options_.read_timeout;
     drain();
   }
 
   void drain() {
     if (stopping_) return do_close();
+    const auto left = linger_until_ - std::chrono::steady_clock::now();
+    if (left <= std::chrono::steady_clock::duration::zero()) return do_close();
+    stream_.expires_after(std::min<std::chrono::steady_clock::duration>(options_.linger_timeout, left));
     stream_.async_read_some(net::buffer(discard_), [self = shared_from_this()](beast::error_code ec, std::size_t) {
       if (ec) return self->do_close();
       self->drain();
@@ -141,6 +145,7 @@ class Session : public std::enable_shared_from_this<Session> {
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
   std::array<char, 16 * 1024> discard_;  // lingering close reads into this
+  std::chrono::steady_clock::time_point linger_until_;
   std::optional<beast_http::request_parser<beast_http::string_body>> parser_;
   const ServerOptions& options_;
   const Router& router_;

@@ -6,8 +6,8 @@
 // that stalls loses its connection. Bodies over max_body_bytes get 413, headers (request line
 // included) over max_header_bytes 431, unparsable requests 400; each then closes the connection.
 // Closing after a response is a lingering close: the server half-closes, then reads and discards
-// what the client still sends (an unread body) for up to linger_timeout, so the client reads the
-// answer instead of a connection reset.
+// what the client still sends (an unread body) while it keeps sending (pauses under
+// linger_timeout, read_timeout in all), so the client reads the answer instead of a reset.
 //
 // Lifecycle: construct (binds and listens; throws trellis::Error naming the address), start()
 // (begins accepting on the io_context the caller runs), stop() (thread-safe, idempotent: closes the
@@ -35,7 +35,7 @@ struct ServerOptions {
   std::size_t max_header_bytes = 16 * 1024;    // request line + headers
   std::chrono::seconds read_timeout{30};       // for one whole request (and between keep-alive requests)
   std::chrono::seconds write_timeout{300};     // for one whole response (files can be large)
-  std::chrono::milliseconds linger_timeout{2000};  // draining a closing connection (see above)
+  std::chrono::milliseconds linger_timeout{2000};  // longest pause while draining a closing connection
 };
 
 class Session;

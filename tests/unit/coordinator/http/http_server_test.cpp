@@ -101,6 +101,27 @@ TEST_F(HttpServerTest, RefusedLargeBodyStillGetsItsAnswer) {
   EXPECT_NE(answer.find("Connection: close"), std::string::npos);
 }
 
+// A slow client (a refused upload over a slow link) that keeps sending for longer than
+// linger_timeout, pausing less than that between writes, still reads its 413.
+TEST_F(HttpServerTest, RefusedBodySentSlowlyStillGetsItsAnswer) {
+  net::io_context ioc;
+  tcp::socket s(ioc);
+  s.connect(server_->local_endpoint());
+  net::write(s, net::buffer(std::string("POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000\r\n\r\n")));
+  const std::string chunk(64 * 1024, 'a');
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(3000);  // over linger_timeout
+  boost::system::error_code ec;
+  while (!ec && std::chrono::steady_clock::now() < until) {
+    net::write(s, net::buffer(chunk), ec);
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  EXPECT_FALSE(ec) << "the server stopped draining: " << ec.message();
+  s.shutdown(tcp::socket::shutdown_send, ec);
+  std::string answer;
+  net::read(s, net::dynamic_buffer(answer), ec);
+  EXPECT_EQ(answer.rfind("HTTP/1.1 413", 0), 0u) << answer.substr(0, 200);
+}
+
 TEST_F(HttpServerTest, OverlongUrlIs431) {
   EXPECT_EQ(exchange("GET /v1/" + std::string(3000, 'a') + " HTTP/1.1\r\nHost: x\r\n\r\n").rfind("HTTP/1.1 431", 0), 0u);
 }
