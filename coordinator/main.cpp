@@ -173,12 +173,10 @@ int serve(const Options& o) {
     });
   };
   expire_loop();
-  std::optional<trellis::api::FileSweepTimer> file_sweeps;
-  if (o.file_retention_days > 0) {
-    file_sweeps.emplace(ioc, api, std::chrono::seconds(static_cast<int64_t>(o.file_retention_days * 86400)),
-                        std::chrono::seconds(static_cast<int64_t>(o.file_sweep_interval_s)));
-    file_sweeps->start();
-  }
+  // Uploads unused for the retention time go (sweeps on a thread of their own, stopped at the end).
+  std::optional<trellis::api::FileSweepThread> file_sweeps;
+  if (o.file_retention_days > 0)
+    file_sweeps.emplace(api, millis(o.file_retention_days * 86400), millis(o.file_sweep_interval_s));
   net::signal_set signals(ioc, SIGINT, SIGTERM);
   net::steady_timer drain(ioc);
   std::function<void(std::chrono::steady_clock::time_point)> wait_drained;
@@ -191,7 +189,6 @@ int serve(const Options& o) {
     if (ec) return;
     stopping = true;
     expiry.cancel();
-    if (file_sweeps) file_sweeps->stop();
     if (launcher) launcher->request_stop();  // joined after the I/O threads end
     server.stop();
     wait_drained(std::chrono::steady_clock::now() + std::chrono::seconds(o.grace_seconds));
@@ -229,6 +226,7 @@ int serve(const Options& o) {
   ioc.run();
   for (auto& t : pool) t.join();
   if (launcher) launcher->stop();
+  if (file_sweeps) file_sweeps->stop();
   std::cerr << "trellis-coordinator: stopped\n";
   return 0;
 }
@@ -267,7 +265,18 @@ int main(int argc, char** argv) {
   app.add_option("--file-retention-days", o.file_retention_days,
                  "Uploaded files unused this long (and not data of a live job) are removed; 0: never")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::NonNegativeNumber)
+      ->check(CLI::Validator(
+          [](std::string& value) -> std::string {
+            double days = 0;
+            try {
+              days = std::stod(value);
+            } catch (const std::exception&) {
+              return "not a number: " + value;
+            }
+            return days == 0 || days * 86400 >= 1 ? "" : "must be 0 (never) or at least one second (1.2e-5)";
+          },
+          "0 or >= 1 s"));
   app.add_option("--file-sweep-interval", o.file_sweep_interval_s, "Seconds between file retention sweeps")
       ->capture_default_str()
       ->check(CLI::Range(1.0, 86400.0));

@@ -48,12 +48,15 @@ void HeartbeatLoop::stop() {
 
 void HeartbeatLoop::run() {
   using clock = std::chrono::steady_clock;
-  auto last = clock::time_point{};  // the first beat goes out at once
+  // The first beat goes out at once. Periodic beats keep their pace from the last send (a slow
+  // answer must not stretch the gap between lease renewals); news waits min_gap after the last
+  // answer (beats never bunch up behind a slow one).
+  auto last_sent = clock::time_point{}, last_answer = clock::time_point{};
   std::unique_lock lock(mutex_);
   for (;;) {
     const auto now = clock::now();
     const bool news = pending_resumed_ || pending_train_ || pending_eval_;
-    const auto due = urgent_ ? now : news ? last + min_gap_ : last + interval_;
+    const auto due = urgent_ ? now : news ? last_answer + min_gap_ : last_sent + interval_;
     if (stopping_ && !news) return;  // news still pending at stop() go out first
     if (!stopping_ && now < due) {
       wake_.wait_until(lock, due);
@@ -75,11 +78,12 @@ void HeartbeatLoop::run() {
     // Urgency belongs to the training metrics (the first step): it ends once they are sent, or
     // when none are pending (an urgent evaluation went out), so the loop never spins.
     if (!pending_train_) urgent_ = false;
+    last_sent = now;
     lock.unlock();
     const HeartbeatReply reply = client_.heartbeat(job_id_, body);
     ++beats_;
     lock.lock();
-    last = clock::now();  // gaps count from the answer: beats never overlap or bunch up after a slow one
+    last_answer = clock::now();
     if (reply == HeartbeatReply::cancel) cancel_->store(true);
     if (reply == HeartbeatReply::lease_lost) {
       lease_lost_.store(true);

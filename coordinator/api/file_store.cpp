@@ -50,6 +50,8 @@ FileStore::Pin::~Pin() {
 
 void FileStore::unpin(const std::string& id) {
   std::lock_guard lock(mutex_);
+  // Used until now: the job its submit stored may be missing from a listing taken before this.
+  mark_used(path_of(id));
   if (auto it = pins_.find(id); it != pins_.end() && --it->second == 0) pins_.erase(it);
 }
 
@@ -94,10 +96,11 @@ SweepResult FileStore::sweep(Clock::time_point unused_since, const std::set<std:
       ++result.files_kept;
       continue;
     }
-    const auto bytes = fs::file_size(p, file_ec);
-    if (fs::remove(p, file_ec)) {
+    std::error_code size_ec, remove_ec;
+    const auto bytes = fs::file_size(p, size_ec);
+    if (fs::remove(p, remove_ec)) {
       ++result.files_removed;
-      result.bytes_removed += file_ec ? 0 : bytes;
+      result.bytes_removed += size_ec ? 0 : bytes;
     }
   }
   // Temporary files of uploads that died (a crash between write and rename); an upload in
@@ -117,7 +120,9 @@ RemoveResult FileStore::remove(const std::string& id, Clock::time_point unused_s
   std::error_code ec;
   if (!fs::is_regular_file(p, ec)) return RemoveResult::not_found;
   if (pins_.count(id) || fs::last_write_time(p, ec) >= unused_since) return RemoveResult::pinned;
-  return fs::remove(p, ec) ? RemoveResult::removed : RemoveResult::not_found;
+  if (fs::remove(p, ec)) return RemoveResult::removed;
+  if (ec) throw Error("cannot remove " + p.string() + ": " + ec.message());
+  return RemoveResult::not_found;
 }
 
 StoredFile FileStore::put(std::string_view bytes) {

@@ -7,8 +7,9 @@
 // Retention: a file's modification time is its last use (upload, re-upload, or a submit that
 // references it: pin()). sweep() and remove() delete only files unused since a time the caller
 // takes *before* it lists the files live jobs need (`keep`), and never pinned ones. A submit pins
-// its files from validation until its job is stored, so a job is never stored with a deleted
-// file: pin() fails (the file is gone), or the file stays (pinned, or used after that time).
+// its files from validation until its job is stored (and releasing a pin marks the file used), so
+// a job is never stored with a deleted file: pin() fails (the file is gone), or the file stays
+// (pinned, or used after that time).
 // Thread-safety: every member may be called from any thread.
 #include <chrono>
 #include <cstdint>
@@ -68,7 +69,7 @@ class FileStore {
   // an hour before it), except those in `keep` and pinned ones.
   SweepResult sweep(Clock::time_point unused_since, const std::set<std::string>& keep);
   // Removes one file (an admin's request) unless pinned or used at or after `unused_since`
-  // (both: RemoveResult::pinned, "in use").
+  // (both: RemoveResult::pinned, "in use"). Throws trellis::Error when the file cannot be removed.
   RemoveResult remove(const std::string& id, Clock::time_point unused_since);
 
   const std::filesystem::path& root() const { return root_; }

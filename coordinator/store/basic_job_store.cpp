@@ -223,6 +223,26 @@ std::vector<Job> BasicJobStore::list(const ListQuery& query) {
   return query_jobs(query, after_seq);
 }
 
+std::vector<Job> BasicJobStore::live_jobs() {
+  std::lock_guard lock(mutex_);  // every change takes it: the pages below see one state
+  std::vector<Job> out;
+  for (JobState state : {JobState::queued, JobState::leased, JobState::running}) {
+    ListQuery query;
+    query.state = state;
+    query.limit = 1000;
+    int64_t after_seq = 0;
+    for (;;) {
+      std::vector<Job> page = query_jobs(query, after_seq);
+      if (page.empty()) break;
+      after_seq = page.back().submit_seq;
+      const bool last = static_cast<int>(page.size()) < query.limit;
+      out.insert(out.end(), std::make_move_iterator(page.begin()), std::make_move_iterator(page.end()));
+      if (last) break;
+    }
+  }
+  return out;
+}
+
 std::optional<int64_t> BasicJobStore::queue_position(const std::string& job_id, int64_t cap) {
   std::lock_guard lock(mutex_);
   const Job job = must_load(job_id);

@@ -24,6 +24,7 @@ class BasicJobStore : public JobStore {
   SubmitResult submit(const SubmitRequest& request) override;
   Job get(const std::string& job_id) override;
   std::vector<Job> list(const ListQuery& query) override;
+  std::vector<Job> live_jobs() override;
   std::optional<int64_t> queue_position(const std::string& job_id, int64_t cap = kQueuePositionCap) override;
   std::optional<int64_t> queue_position_of(const Job& job, int64_t cap = kQueuePositionCap) override;
   std::vector<JobEvent> events(const std::string& job_id, int64_t after_seq, int limit) override;

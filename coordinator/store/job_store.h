@@ -75,6 +75,9 @@ class JobStore {
   virtual Job get(const std::string& job_id) = 0;
   // Jobs in submission order, filtered; `after` must name an existing job (else invalid).
   virtual std::vector<Job> list(const ListQuery& query) = 0;
+  // Every queued, leased and running job, read as one consistent view (no job that moves between
+  // these states while it is read is missed); queued first, each state in submission order.
+  virtual std::vector<Job> live_jobs() = 0;
   // For a queued job: how many queued jobs for the same backbone would be leased before it
   // (0: next), counted up to `cap` (a result equal to cap means "cap or more": counting is linear
   // in the queue). nullopt when the job is not queued.
@@ -102,14 +105,16 @@ class JobStore {
                                    const nlohmann::json& metrics) = 0;
   virtual Job complete(const std::string& job_id, const std::string& lease_id,
                        const std::string& artifact_ref) = 0;
-  // Retryable and attempts + 1 < max_attempts: queued again; else failed. With cancel
-  // requested: cancelled. Records an `error` event either way.
+  // Retryable and failures (attempts - preemptions, this one included) < max_attempts, or a
+  // retryable kPreempted hand-back: queued again; else failed. With cancel requested: cancelled.
+  // Records an `error` event either way.
   virtual Job fail(const std::string& job_id, const std::string& lease_id, const JobError& error,
                    bool retryable) = 0;
   // The worker stopped after a cancel request: -> cancelled. Without a request: conflict.
   virtual Job cancelled(const std::string& job_id, const std::string& lease_id) = 0;
   // Every live job whose lease expired at or before `now` goes back to queued with attempts + 1
-  // (failed past max_attempts; cancelled if cancel was requested). Returns the jobs' ids.
+  // (failed once its failures reach max_attempts; cancelled if cancel was requested). Returns the
+  // jobs' ids.
   virtual std::vector<std::string> expire_leases(Time now) = 0;
 
   // The group's Slurm job ended (or the group is otherwise known to be dead): every live job it

@@ -319,20 +319,27 @@ class CoordinatorJobsTest(unittest.TestCase):
 
     def test_unused_uploads_are_removed_but_live_jobs_keep_theirs(self):
         c = self.cluster
-        # Retention about 2.6 s, a sweep every second; no group, so the job stays queued.
-        c.start_coordinator(0, "--file-retention-days", "0.00003", "--file-sweep-interval", "1")
+        # Retention about 8.6 s (room for a slow upload-to-submit gap), a sweep every second; no
+        # group, so the job stays queued.
+        c.start_coordinator(0, "--file-retention-days", "0.0001", "--file-sweep-interval", "1")
         job_id = self.submit_api(tiny_spec("kept-data", self.data / "small.jsonl"))
         train_id = c.api.job(job_id)["spec"]["data"]["train"].split(":")[1].split(".")[0]
         spare_id = c.api.upload(self.data / "test.jsonl").split(":")[1]
         file_status = lambda i: c.api.call("GET", f"/v1/files/{i}", role="worker", raw=True)[0]
-        wait_for(lambda: file_status(spare_id) == 404, 20, "the unused upload to be removed")
+        wait_for(lambda: file_status(spare_id) == 404, 40, "the unused upload to be removed")
         self.assertEqual(file_status(train_id), 200)  # the queued job's data stays, however old
-        self.assertIn("file retention: removed 1 file(s)", (self.tmp / "coordinator.log").read_text())
+        wait_for(lambda: "file retention: removed 1 file(s)" in (self.tmp / "coordinator.log").read_text(), 10,
+                 "the sweep's log line")
         status, body = c.api.call("DELETE", f"/v1/files/{train_id}", role="admin")
         self.assertEqual(status, 409, body)
         self.assertIn(job_id, body["error"]["message"])
         self.assertEqual(c.api.call("POST", f"/v1/jobs/{job_id}/cancel")[0], 200)
-        wait_for(lambda: file_status(train_id) == 404, 20, "the cancelled job's data to be removed")
+        wait_for(lambda: file_status(train_id) == 404, 40, "the cancelled job's data to be removed")
+        # Retention is at least a second; 0 turns it off.
+        p = subprocess.run([COORDINATOR, "--registry", c.registry, "--auth-config", c.auth, "--state-dir", c.state,
+                            "--file-retention-days", "0.00001"], capture_output=True, text=True, timeout=60)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("--file-retention-days", p.stderr)
 
     def test_a_lease_poll_whose_worker_vanished_leases_nothing(self):
         c = self.cluster

@@ -64,7 +64,9 @@ TEST_F(FileStoreTest, SweepRemovesOnlyOldFilesNotKeptNorPinned) {
   EXPECT_FALSE(fs::exists(dead_upload));  // older than an hour before the cutoff
   EXPECT_TRUE(fs::exists(live_upload));
 
-  pin.reset();  // released: now it goes
+  pin.reset();  // released (and marked used then): once unused long enough, it goes
+  EXPECT_EQ(store_->sweep(FileClock::now() - 1h, {kept}).files_removed, 0u);
+  age(path(pinned), 3h);
   EXPECT_EQ(store_->sweep(FileClock::now() - 1h, {kept}).files_removed, 1u);
   EXPECT_FALSE(store_->find(pinned));
 }
@@ -88,8 +90,11 @@ TEST_F(FileStoreTest, RemoveRefusesPinnedAndRecentlyUsedFiles) {
     age(path(id), 3h);
     EXPECT_EQ(store_->remove(id, listed_at), RemoveResult::pinned);
   }
-  // Used after the caller listed the live jobs: a job stored since may need it.
-  EXPECT_TRUE(store_->pin(id));
+  // Released after the caller listed the live jobs: the job that submit stored may be missing
+  // from that listing, so the file counts as used since.
+  EXPECT_EQ(store_->remove(id, listed_at), RemoveResult::pinned);
+  age(path(id), 3h);
+  EXPECT_TRUE(store_->pin(id));  // the same through a pin taken and released at once
   EXPECT_EQ(store_->remove(id, listed_at), RemoveResult::pinned);
   EXPECT_EQ(store_->remove(id, FileClock::now() + 1s), RemoveResult::removed);
   EXPECT_FALSE(store_->find(id));

@@ -252,6 +252,25 @@ TYPED_TEST(JobStoreTest, PreemptionsDoNotUseUpAttempts) {
   EXPECT_EQ(j.preemptions, 0);
 }
 
+// live_jobs: every queued, leased and running job (queued first), across pages of 1000.
+TYPED_TEST(JobStoreTest, LiveJobsAreEveryQueuedLeasedAndRunningJob) {
+  auto& s = *this->store_;
+  const Lease leased = this->submit_and_lease(make_request("a"));
+  const Lease running = this->submit_and_lease(make_request("b"));
+  ASSERT_EQ(s.heartbeat(running.job.id, running.lease_id, 1, 10, nullptr), HeartbeatReply::proceed);
+  const Lease done = this->submit_and_lease(make_request("c"));
+  s.complete(done.job.id, done.lease_id, "c@1");
+  s.cancel(s.submit(make_request("d")).job.id);
+  std::vector<std::string> queued;
+  for (int i = 0; i < 1003; ++i) queued.push_back(s.submit(make_request("q" + std::to_string(i))).job.id);
+  const std::vector<Job> live = s.live_jobs();
+  ASSERT_EQ(live.size(), 1005u);
+  for (size_t i = 0; i < queued.size(); ++i) ASSERT_EQ(live[i].id, queued[i]) << i;
+  EXPECT_EQ(live[1003].id, leased.job.id);
+  EXPECT_EQ(live[1004].id, running.job.id);
+  EXPECT_EQ(live[1004].state, JobState::running);
+}
+
 TYPED_TEST(JobStoreTest, PriorityThenSubmissionOrder) {
   auto& s = *this->store_;
   auto low1 = s.submit(make_request("a", 0)).job.id;
