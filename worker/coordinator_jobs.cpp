@@ -15,6 +15,7 @@
 #include "trainer/spec/data_reference.h"
 #include "trainer/spec/job_spec.h"
 #include "trainer/util/error.h"
+#include "worker/data_cache.h"
 
 namespace trellis {
 
@@ -63,8 +64,7 @@ LeasedJob prepare_leased_job(const nlohmann::json& job_object, CoordinatorClient
     return refuse("wrong_backbone",
                   "job " + job.id + " needs backbone " + job.spec.backbone + "; this group serves " + options.backbone,
                   true);
-  const std::filesystem::path cache = std::filesystem::absolute(
-      options.data_cache.empty() ? options.checkpoint_dir / "data-cache" : options.data_cache);
+  const std::filesystem::path cache = data_cache_dir(options);
   auto localise = [&](std::string& ref, const char* field) {
     // "file:<sha256>[.<ext>]": the extension, when given, names the format.
     const auto parsed = parse_data_reference(ref);
@@ -73,7 +73,10 @@ LeasedJob prepare_leased_job(const nlohmann::json& job_object, CoordinatorClient
     const std::string& sha = parsed->id;
     const std::string& ext = parsed->extension;
     const auto local = cache / sha;
-    if (!std::filesystem::exists(local)) client.download_file(sha, local);
+    if (std::filesystem::exists(local))
+      mark_data_used(local);  // keeps a trim (data_cache.h) from removing it under this job
+    else
+      client.download_file(sha, local);
     // The readers pick the format by extension: a link <sha256>.<ext> names it (sniffed if not given).
     const auto named = cache / (sha + (ext.empty() ? sniff_extension(local) : ext));
     std::error_code ec;
@@ -105,6 +108,11 @@ LeasedJob prepare_leased_job(const nlohmann::json& job_object, CoordinatorClient
   job.checkpoint_file = (std::filesystem::absolute(options.checkpoint_dir) / (job.id + ".ckpt")).string();
   leased.job = std::move(job);
   return leased;
+}
+
+std::filesystem::path data_cache_dir(const CoordinatorJobOptions& options) {
+  return std::filesystem::absolute(options.data_cache.empty() ? options.checkpoint_dir / "data-cache"
+                                                              : options.data_cache);
 }
 
 void remove_job_staging(const GroupJob& job) {

@@ -34,6 +34,8 @@ struct LeasedJob {
 
 LeasedJob prepare_leased_job(const nlohmann::json& job_object, CoordinatorClient& client,
                              const CoordinatorJobOptions& options);
+// The data cache's directory (absolute): options.data_cache, or <checkpoint_dir>/data-cache.
+std::filesystem::path data_cache_dir(const CoordinatorJobOptions& options);
 // Removes the temporary directory that holds `job.out` (no error if it is gone).
 void remove_job_staging(const GroupJob& job);
 // Removes the staging directories (<tmp>/trellis-worker-<pid>-...) of worker processes on this

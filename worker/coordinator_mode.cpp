@@ -15,6 +15,7 @@
 #include "trainer/util/error.h"
 #include "worker/coordinator_client.h"
 #include "worker/coordinator_jobs.h"
+#include "worker/data_cache.h"
 #include "worker/heartbeat_loop.h"
 #include "worker/mpi/mpi_communicator.h"
 
@@ -129,6 +130,10 @@ int CoordinatorSession::run(
     job_options.backbone = backbone_name;
   }
   bool interrupted = false;
+  // Idle groups trim the data cache at most hourly (data_cache.h).
+  const auto cache_retention = std::chrono::milliseconds(
+      static_cast<int64_t>(s.options.data_cache_retention_days * 86400.0 * 1000.0));
+  auto next_trim = std::chrono::steady_clock::now();
   for (;;) {
     GroupMessage message;
     std::string lease_id;
@@ -141,6 +146,14 @@ int CoordinatorSession::run(
           register_body["group_id"] = registration->group_id;  // a later re-registration keeps the id
           if (!s.options.quiet)
             s.log("registered as group " + registration->group_id + " with " + s.client->server());
+        }
+        if (cache_retention.count() > 0 && std::chrono::steady_clock::now() >= next_trim) {
+          next_trim = std::chrono::steady_clock::now() + std::chrono::hours(1);
+          const DataCacheTrim trimmed = trim_data_cache(data_cache_dir(job_options), cache_retention);
+          if (trimmed.files_removed > 0 && !s.options.quiet)
+            s.log("data cache: removed " + std::to_string(trimmed.files_removed) + " file(s) (" +
+                  std::to_string(trimmed.bytes_removed) + " bytes) unused for " +
+                  std::to_string(cache_retention.count() / 1000) + " s");
         }
         Lease lease;
         const LeaseStatus status = s.client->lease(registration->group_id, s.options.lease_wait_s, lease);
