@@ -15,7 +15,7 @@
 #include "trainer/spec/data_reference.h"
 #include "trainer/spec/job_spec.h"
 #include "trainer/util/error.h"
-#include "worker/data_cache.h"
+#include "worker/disk_retention.h"
 
 namespace trellis {
 
@@ -74,7 +74,7 @@ LeasedJob prepare_leased_job(const nlohmann::json& job_object, CoordinatorClient
     const std::string& ext = parsed->extension;
     const auto local = cache / sha;
     if (std::filesystem::exists(local))
-      mark_data_used(local);  // keeps a trim (data_cache.h) from removing it under this job
+      mark_data_used(local);  // keeps a trim (disk_retention.h) from removing it under this job
     else
       client.download_file(sha, local);
     // The readers pick the format by extension: a link <sha256>.<ext> names it (sniffed if not given).

@@ -15,7 +15,7 @@
 #include "trainer/util/error.h"
 #include "worker/coordinator_client.h"
 #include "worker/coordinator_jobs.h"
-#include "worker/data_cache.h"
+#include "worker/disk_retention.h"
 #include "worker/heartbeat_loop.h"
 #include "worker/mpi/mpi_communicator.h"
 
@@ -130,7 +130,7 @@ int CoordinatorSession::run(
     job_options.backbone = backbone_name;
   }
   bool interrupted = false;
-  // Idle groups trim the data cache at most hourly (data_cache.h).
+  // Idle groups trim the data cache and stale checkpoints at most hourly (disk_retention.h).
   const auto cache_retention = std::chrono::milliseconds(
       static_cast<int64_t>(s.options.data_cache_retention_days * 86400.0 * 1000.0));
   auto next_trim = std::chrono::steady_clock::now();
@@ -153,6 +153,10 @@ int CoordinatorSession::run(
           if (trimmed.files_removed > 0 && !s.options.quiet)
             s.log("data cache: removed " + std::to_string(trimmed.files_removed) + " file(s) (" +
                   std::to_string(trimmed.bytes_removed) + " bytes) unused for " +
+                  std::to_string(cache_retention.count() / 1000) + " s");
+          const auto checkpoints = trim_stale_checkpoints(job_options.checkpoint_dir, cache_retention);
+          if (checkpoints > 0 && !s.options.quiet)
+            s.log("removed " + std::to_string(checkpoints) + " checkpoint(s) not written for " +
                   std::to_string(cache_retention.count() / 1000) + " s");
         }
         Lease lease;

@@ -78,7 +78,7 @@ bool parse_options(int argc, char** argv, trellis::WorkerOptions& o, int rank, i
   app.add_option("--data-cache", o.data_cache,
                  "--coordinator: where downloaded data files are kept (default: <checkpoint-dir>/data-cache)");
   app.add_option("--data-cache-retention-days", o.data_cache_retention_days,
-                 "--coordinator: cached data files unused this long are removed (0: never)")
+                 "--coordinator: cached data files unused this long, and checkpoints not written this long, are removed (0: never)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
   app.add_option("--lease-wait", o.lease_wait_s, "--coordinator: seconds each lease request waits for a job (0..60)")

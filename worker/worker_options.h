@@ -28,7 +28,7 @@ struct WorkerOptions {
   std::string coordinator;      // http://HOST:PORT
   std::string token_file;       // the bearer token (role worker)
   std::string data_cache;       // downloaded data files; default <checkpoint_dir>/data-cache
-  double data_cache_retention_days = 7;  // cached files unused this long are removed; 0: never
+  double data_cache_retention_days = 7;  // cached data and checkpoints unused this long go; 0: never
   int lease_wait_s = 10;        // long-poll seconds per lease request (also bounds an idle stop)
 };
 

@@ -305,14 +305,17 @@ class WorkerCoordinatorTest(unittest.TestCase):
         self.assertEqual(states.get(bad_sha), "failed", lines)
 
     def test_sigterm_while_idle_exits_0(self):
-        # An idle group also trims its data cache: a file unused for 30 days goes, a fresh one stays.
+        # An idle group also trims its data cache and checkpoints: 30-day-old ones go, a fresh one stays.
         cache = self.ckpt / "data-cache"
         cache.mkdir(parents=True, exist_ok=True)
         stale, fresh = cache / ("5" * 64), cache / ("6" * 64)
         stale.write_text("old rows\n")
         fresh.write_text("new rows\n")
+        old_checkpoint = self.ckpt / ("j-" + "7" * 32 + ".ckpt")  # a failed job's, say
+        old_checkpoint.write_text("state")
         month_ago = time.time() - 30 * 86400
-        os.utime(stale, (month_ago, month_ago))
+        for f in (stale, old_checkpoint):
+            os.utime(f, (month_ago, month_ago))
         proc = self.start_worker()
         deadline = time.time() + 120
         while time.time() < deadline and proc.poll() is None:
@@ -326,6 +329,8 @@ class WorkerCoordinatorTest(unittest.TestCase):
         self.assertFalse(stale.exists(), err[-3000:])
         self.assertTrue(fresh.exists())
         self.assertIn("data cache: removed 1 file(s) (9 bytes) unused for 604800 s", err)
+        self.assertFalse(old_checkpoint.exists())
+        self.assertIn("removed 1 checkpoint(s) not written for 604800 s", err)
 
     def test_preempted_job_fails_retryable_and_keeps_its_checkpoint(self):
         write_jsonl(self.tmp / "big.jsonl", synthetic_rows(3000, 9))

@@ -1,6 +1,6 @@
-// The worker's data cache: trim_data_cache removes data files and dead downloads unused for the
-// retention and keeps the rest (fresh files, links, anything else); a leased job marks the cached
-// files it uses (prepare_leased_job), so a trim never takes them.
+// Disk retention in coordinator mode: trim_data_cache removes data files and dead downloads unused
+// for the retention and keeps the rest (fresh files, links, anything else); a leased job marks the
+// cached files it uses (prepare_leased_job), so a trim never takes them; stale checkpoints go.
 #include <gtest/gtest.h>
 
 #include <unistd.h>
@@ -11,7 +11,7 @@
 #include "trainer/io/sha256.h"
 #include "worker/coordinator_client.h"
 #include "worker/coordinator_jobs.h"
-#include "worker/data_cache.h"
+#include "worker/disk_retention.h"
 
 namespace trellis::testing {
 namespace {
@@ -61,6 +61,30 @@ TEST_F(DataCacheTest, TrimRemovesOnlyOldDataFilesAndDeadDownloads) {
   EXPECT_TRUE(fs::exists(other));
   EXPECT_TRUE(fs::is_symlink(cache() / (old_file + ".jsonl")));  // works again after a new download
   EXPECT_EQ(trim_data_cache(dir_ / "no-such-cache", 24h).files_removed, 0u);
+}
+
+// Checkpoints of jobs (j-<32 hex>.ckpt and .ckpt.tmp) not written for the retention go; fresh
+// ones and other files stay.
+TEST_F(DataCacheTest, StaleCheckpointsAreRemoved) {
+  const fs::path dir = dir_ / "checkpoints";
+  const auto write = [&](const std::string& name, fs::file_time_type::duration age) {
+    std::ofstream(dir / name) << "state";
+    fs::last_write_time(dir / name, fs::file_time_type::clock::now() - age);
+    return dir / name;
+  };
+  const fs::path stale = write("j-" + std::string(32, 'a') + ".ckpt", 48h);
+  const fs::path stale_tmp = write("j-" + std::string(32, 'b') + ".ckpt.tmp", 48h);
+  const fs::path fresh = write("j-" + std::string(32, 'c') + ".ckpt", 1h);
+  const fs::path other = write("notes.ckpt", 48h);
+  const fs::path upper = write("j-" + std::string(32, 'A') + ".ckpt", 48h);
+  EXPECT_EQ(trim_stale_checkpoints(dir, 24h), 2u);
+  EXPECT_FALSE(fs::exists(stale));
+  EXPECT_FALSE(fs::exists(stale_tmp));
+  EXPECT_TRUE(fs::exists(fresh));
+  EXPECT_TRUE(fs::exists(other));
+  EXPECT_TRUE(fs::exists(upper));
+  EXPECT_TRUE(fs::is_directory(cache()));  // the data cache inside is not a checkpoint
+  EXPECT_EQ(trim_stale_checkpoints(dir_ / "none", 24h), 0u);
 }
 
 TEST_F(DataCacheTest, ALeasedJobMarksItsCachedFilesUsed) {

@@ -1,4 +1,4 @@
-#include "worker/data_cache.h"
+#include "worker/disk_retention.h"
 
 #include <string>
 
@@ -35,6 +35,33 @@ DataCacheTrim trim_data_cache(const fs::path& cache, std::chrono::milliseconds u
     }
   }
   return result;
+}
+
+namespace {
+
+// "j-<32 hex>.ckpt" or "j-<32 hex>.ckpt.tmp": the coordinator's job ids (PROTOCOL.md).
+bool is_job_checkpoint_name(const std::string& name) {
+  const auto hex = [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); };
+  if (name.size() < 34 || name.compare(0, 2, "j-") != 0) return false;
+  for (size_t i = 2; i < 34; ++i)
+    if (!hex(name[i])) return false;
+  const std::string rest = name.substr(34);
+  return rest == ".ckpt" || rest == ".ckpt.tmp";
+}
+
+}  // namespace
+
+std::uint64_t trim_stale_checkpoints(const fs::path& checkpoint_dir, std::chrono::milliseconds unused_for) {
+  std::uint64_t removed = 0;
+  const auto cutoff = fs::file_time_type::clock::now() - unused_for;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(checkpoint_dir, ec)) {
+    std::error_code file_ec;
+    if (!is_job_checkpoint_name(entry.path().filename().string()) || !entry.is_regular_file(file_ec)) continue;
+    if (fs::last_write_time(entry.path(), file_ec) >= cutoff || file_ec) continue;
+    if (fs::remove(entry.path(), file_ec)) ++removed;
+  }
+  return removed;
 }
 
 }  // namespace trellis
