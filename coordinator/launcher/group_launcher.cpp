@@ -150,6 +150,10 @@ void GroupLauncher::cancel_idle(const LauncherSnapshot& snap, Time now, Launcher
       idle_since_.erase(l.slurm_job_id);
       if (l.state != LaunchState::running) {
         unregistered_since_.erase(l.slurm_job_id);
+        // Still waiting for Slurm, and nothing waits for it any more (other groups took the
+        // work): withdraw it before it starts and holds its nodes for an idle timeout.
+        if (!snap.queued.count(l.backbone_sha256))
+          cancel(l, now, "still pending in Slurm and no job for its backbone is queued", out);
         continue;
       }
       const Time since = unregistered_since_.emplace(l.slurm_job_id, now).first->second;

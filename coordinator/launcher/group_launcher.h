@@ -8,7 +8,8 @@
 //     then the launch is recorded as ended. When Slurm cannot be asked, nothing else happens
 //     this tick.
 //  2. scancels launched groups idle (registered and live, holding no lease) for longer than the
-//     idle timeout, and launched jobs that have run that long without a live registered group.
+//     idle timeout, launched jobs that have run that long without a live registered group, and
+//     launched jobs still pending in Slurm while no job for their backbone is queued.
 //  3. for each backbone with queued jobs and no idle live group serving it (any group, launched
 //     or not), submits one worker group with sbatch, unless a group it launched for that
 //     backbone is still starting (pending in Slurm, or running but not registered yet) or

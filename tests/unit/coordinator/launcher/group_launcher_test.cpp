@@ -202,6 +202,22 @@ TEST_F(GroupLauncherTest, BusyGroupIsNotCancelled) {
   }
 }
 
+// A group still pending in Slurm is withdrawn once nothing for its backbone is queued (another
+// group took the work), and a later job gets a new one.
+TEST_F(GroupLauncherTest, PendingGroupIsWithdrawnWhenTheQueueEmpties) {
+  store_->submit(make_request("a1"));
+  const std::string id = launcher_->tick().submitted.at(0);
+  EXPECT_TRUE(launcher_->tick().cancelled.empty());  // pending, and its job still waits
+  store_->register_group(make_group("g-manual", kShaA));
+  ASSERT_TRUE(store_->lease("g-manual", 30s));  // a group started by hand takes the job
+  auto t = launcher_->tick();
+  EXPECT_EQ(t.cancelled, std::vector<std::string>{id});
+  EXPECT_EQ(slurm_.cancels, std::vector<std::string>{id});
+  EXPECT_TRUE(launcher_->tick().cancelled.empty());  // not again at once
+  store_->submit(make_request("a2"));  // g-manual is busy: a new group
+  EXPECT_EQ(launcher_->tick().submitted.size(), 1u);
+}
+
 TEST_F(GroupLauncherTest, RunningWithoutRegisteringIsCancelledAfterTheTimeout) {
   store_->submit(make_request("a1"));
   const std::string id = launcher_->tick().submitted.at(0);
