@@ -1,15 +1,12 @@
 // trellis-coordinator: the control plane's HTTP API: the job queue (SQLite), uploaded data files,
 // the worker protocol and the adapter registry (PROTOCOL.md in coordinator/api/).
-// Parse options -> build (registry, store, files, tokens, router, server) -> run (with a lease
-// expiry timer, and in launcher mode the launcher's thread) -> stop on SIGINT/SIGTERM.
+// Parse options -> build (registry, store, files, tokens, router, server) -> run (with threads for
+// lease expiry, file retention sweeps, and in launcher mode the launcher) -> stop on SIGINT/SIGTERM.
 #include <cctype>
-#include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdlib>
 #include <iostream>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <thread>
 
@@ -25,6 +22,7 @@
 #include "coordinator/api/file_retention.h"
 #include "coordinator/api/job_api.h"
 #include "coordinator/api/metrics.h"
+#include "coordinator/api/periodic_thread.h"
 #include "coordinator/launcher/launcher_thread.h"
 #include "coordinator/store/sqlite_job_store.h"
 #include "coordinator/http/http_server.h"
@@ -157,26 +155,31 @@ int serve(const Options& o) {
   trellis::http::HttpServer server(ioc, server_options(o), router);
 
   // Lease expiry: jobs of groups that stopped heart-beating go back to the queue.
-  net::steady_timer expiry(ioc);
-  std::atomic<bool> stopping{false};  // set by the signal handler, read by the expiry timer (other threads)
-  std::function<void()> expire_loop = [&] {
-    expiry.expires_after(std::chrono::milliseconds(500));
-    expiry.async_wait([&](boost::system::error_code ec) {
-      if (ec || stopping) return;
-      try {
+  // Background work on threads of their own, stopped by the signal handler, joined at the end.
+  const auto log_error = [](const char* what) {
+    return [what](const std::string& e) { std::cerr << "trellis-coordinator: " << what << ": " << e << "\n"; };
+  };
+  trellis::api::PeriodicThread lease_expiry(
+      std::chrono::milliseconds(500),
+      [&] {
         for (const auto& id : trellis::api::expire_leases(api, clock.now()))
           std::cerr << "trellis-coordinator: lease of " << id << " expired\n";
-      } catch (const std::exception& e) {
-        std::cerr << "trellis-coordinator: lease expiry: " << e.what() << "\n";
-      }
-      expire_loop();
-    });
-  };
-  expire_loop();
-  // Uploads unused for the retention time go (sweeps on a thread of their own, stopped at the end).
-  std::optional<trellis::api::FileSweepThread> file_sweeps;
-  if (o.file_retention_days > 0)
-    file_sweeps.emplace(api, millis(o.file_retention_days * 86400), millis(o.file_sweep_interval_s));
+      },
+      log_error("lease expiry"));
+  // Uploads unused for the retention time go.
+  std::optional<trellis::api::PeriodicThread> file_sweeps;
+  if (o.file_retention_days > 0) {
+    const auto unused_for = millis(o.file_retention_days * 86400);
+    file_sweeps.emplace(
+        millis(o.file_sweep_interval_s),
+        [&api, unused_for] {
+          const trellis::api::SweepResult r = trellis::api::sweep_files(api, unused_for);
+          if (r.files_removed > 0)
+            std::cerr << "trellis-coordinator: file retention: removed " << r.files_removed << " file(s), "
+                      << r.bytes_removed << " bytes, unused for " << unused_for.count() / 1000 << " s\n";
+        },
+        log_error("file retention"));
+  }
   net::signal_set signals(ioc, SIGINT, SIGTERM);
   net::steady_timer drain(ioc);
   std::function<void(std::chrono::steady_clock::time_point)> wait_drained;
@@ -187,8 +190,8 @@ int serve(const Options& o) {
   };
   signals.async_wait([&](boost::system::error_code ec, int) {
     if (ec) return;
-    stopping = true;
-    expiry.cancel();
+    lease_expiry.request_stop();
+    if (file_sweeps) file_sweeps->request_stop();
     if (launcher) launcher->request_stop();  // joined after the I/O threads end
     server.stop();
     wait_drained(std::chrono::steady_clock::now() + std::chrono::seconds(o.grace_seconds));
@@ -226,6 +229,7 @@ int serve(const Options& o) {
   ioc.run();
   for (auto& t : pool) t.join();
   if (launcher) launcher->stop();
+  lease_expiry.stop();
   if (file_sweeps) file_sweeps->stop();
   std::cerr << "trellis-coordinator: stopped\n";
   return 0;

@@ -1,0 +1,36 @@
+#include "coordinator/api/periodic_thread.h"
+
+namespace trellis::api {
+
+PeriodicThread::PeriodicThread(std::chrono::milliseconds interval, std::function<void()> task,
+                               std::function<void(const std::string&)> on_error)
+    : interval_(interval), task_(std::move(task)), on_error_(std::move(on_error)), thread_([this] { run(); }) {}
+
+void PeriodicThread::request_stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+}
+
+void PeriodicThread::stop() {
+  request_stop();
+  if (thread_.joinable()) thread_.join();
+}
+
+void PeriodicThread::run() {
+  std::unique_lock lock(mutex_);
+  while (!stopping_) {
+    lock.unlock();
+    try {
+      task_();
+    } catch (const std::exception& e) {
+      if (on_error_) on_error_(e.what());
+    }
+    lock.lock();
+    wake_.wait_for(lock, interval_, [this] { return stopping_; });
+  }
+}
+
+}  // namespace trellis::api
