@@ -3,6 +3,7 @@
 #include <cctype>
 #include <cstdlib>
 
+#include "coordinator/http/token_file.h"
 #include "trainer/io/files.h"
 #include "trainer/util/error.h"
 
@@ -15,14 +16,6 @@ void add_server_options(CLI::App& cmd, CliContext& ctx) {
                  "Coordinator URL, http://HOST:PORT (env TRELLIS_SERVER, or \"server\" in the client config file)");
   cmd.add_option("--token-file", ctx.token_file,
                  "File holding the bearer token (env TRELLIS_TOKEN_FILE, or \"token_file\" in the client config file)");
-}
-
-std::string read_token(const fs::path& file) {
-  std::string token = read_text_file(file);
-  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
-  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.front()))) token.erase(token.begin());
-  if (token.empty()) throw Error(file.string() + ": empty token file");
-  return token;
 }
 
 namespace {
@@ -81,7 +74,7 @@ http::HttpClient make_server_client(CliContext& ctx, std::chrono::seconds timeou
   http::ClientOptions options;
   options.server = ctx.server;
   options.timeout = timeout;
-  if (!ctx.token_file.empty()) options.token = read_token(ctx.token_file);
+  if (!ctx.token_file.empty()) options.token = http::read_token_file(ctx.token_file);
   return http::HttpClient(options);
 }
 

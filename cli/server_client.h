@@ -23,8 +23,6 @@ namespace trellis {
 // Adds --server and --token-file to a subcommand (bound to ctx.server / ctx.token_file).
 void add_server_options(CLI::App& cmd, CliContext& ctx);
 
-// The token in `file`, surrounding whitespace trimmed; throws trellis::Error when unreadable or empty.
-std::string read_token(const std::filesystem::path& file);
 
 // The client config file's path (it may not exist).
 std::filesystem::path client_config_path();

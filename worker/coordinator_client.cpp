@@ -3,8 +3,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <fstream>
-#include <sstream>
 #include <thread>
 
 #include "coordinator/http/http_client.h"
@@ -43,20 +41,6 @@ int64_t int_field(const nlohmann::json& j, const char* name, int64_t fallback) {
 }
 
 }  // namespace
-
-std::string read_token_file(const std::filesystem::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) throw Error(file.string() + ": cannot read the token file");
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  std::string token = buffer.str();
-  const auto space = " \t\r\n";
-  token.erase(0, token.find_first_not_of(space));
-  const auto last = token.find_last_not_of(space);
-  token.erase(last == std::string::npos ? 0 : last + 1);
-  if (token.empty()) throw Error(file.string() + ": the token file is empty");
-  return token;
-}
 
 CoordinatorClient::CoordinatorClient(CoordinatorClientOptions options) : options_(std::move(options)) {
   http::HttpClient probe({.server = options_.server, .token = options_.token});  // validates the URL

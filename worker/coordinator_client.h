@@ -51,8 +51,6 @@ struct DownloadError : std::runtime_error {
   bool retryable;
 };
 
-// The token of a token file: its content without surrounding whitespace. Throws trellis::Error.
-std::string read_token_file(const std::filesystem::path& file);
 
 class CoordinatorClient {
  public:

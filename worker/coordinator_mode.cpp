@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "coordinator/http/token_file.h"
 #include "coordinator/registry/artifact_registry.h"
 #include "trainer/spec/job_spec.h"
 #include "trainer/train/trainer.h"
@@ -46,7 +47,7 @@ CoordinatorSession::CoordinatorSession(const WorkerOptions& options, int rank, i
   if (rank != 0) return;
   CoordinatorClientOptions client_options;
   client_options.server = options.coordinator;
-  client_options.token = read_token_file(options.token_file);
+  client_options.token = http::read_token_file(options.token_file);
   client_options.should_stop = [s = state_.get()] { return s->stop.load(); };
   client_options.log = [s = state_.get()](const std::string& line) { s->log("coordinator: " + line); };
   state_->client = std::make_unique<CoordinatorClient>(std::move(client_options));
