@@ -22,12 +22,12 @@
 #include "coordinator/api/file_retention.h"
 #include "coordinator/api/job_api.h"
 #include "coordinator/api/metrics.h"
-#include "coordinator/api/periodic_thread.h"
 #include "coordinator/launcher/launcher_thread.h"
 #include "coordinator/store/sqlite_job_store.h"
 #include "coordinator/http/http_server.h"
 #include "coordinator/registry/artifact_registry.h"
 #include "trainer/util/error.h"
+#include "trainer/util/periodic_thread.h"
 
 namespace {
 
@@ -159,7 +159,7 @@ int serve(const Options& o) {
   const auto log_error = [](const char* what) {
     return [what](const std::string& e) { std::cerr << "trellis-coordinator: " << what << ": " << e << "\n"; };
   };
-  trellis::api::PeriodicThread lease_expiry(
+  trellis::PeriodicThread lease_expiry(
       std::chrono::milliseconds(500),
       [&] {
         for (const auto& id : trellis::api::expire_leases(api, clock.now()))
@@ -167,7 +167,7 @@ int serve(const Options& o) {
       },
       log_error("lease expiry"));
   // Uploads unused for the retention time go.
-  std::optional<trellis::api::PeriodicThread> file_sweeps;
+  std::optional<trellis::PeriodicThread> file_sweeps;
   if (o.file_retention_days > 0) {
     const auto unused_for = millis(o.file_retention_days * 86400);
     file_sweeps.emplace(

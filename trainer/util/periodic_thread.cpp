@@ -1,10 +1,18 @@
-#include "coordinator/api/periodic_thread.h"
+#include "trainer/util/periodic_thread.h"
 
-namespace trellis::api {
+namespace trellis {
 
 PeriodicThread::PeriodicThread(std::chrono::milliseconds interval, std::function<void()> task,
                                std::function<void(const std::string&)> on_error)
     : interval_(interval), task_(std::move(task)), on_error_(std::move(on_error)), thread_([this] { run(); }) {}
+
+void PeriodicThread::wake() {
+  {
+    std::lock_guard lock(mutex_);
+    woken_ = true;
+  }
+  wake_.notify_all();
+}
 
 void PeriodicThread::request_stop() {
   {
@@ -16,7 +24,7 @@ void PeriodicThread::request_stop() {
 
 void PeriodicThread::stop() {
   request_stop();
-  if (thread_.joinable()) thread_.join();
+  if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
 }
 
 void PeriodicThread::run() {
@@ -29,8 +37,9 @@ void PeriodicThread::run() {
       if (on_error_) on_error_(e.what());
     }
     lock.lock();
-    wake_.wait_for(lock, interval_, [this] { return stopping_; });
+    wake_.wait_for(lock, interval_, [this] { return stopping_ || woken_; });
+    woken_ = false;
   }
 }
 
-}  // namespace trellis::api
+}  // namespace trellis

@@ -1,5 +1,5 @@
-// PeriodicThread: runs at once and then every interval, reports a throwing run and goes on, and
-// stops (no run after stop(), which joins).
+// PeriodicThread: runs at once and then every interval or on wake(), reports a throwing run and
+// goes on, and stops (no run after stop(), which joins).
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -9,9 +9,9 @@
 #include <thread>
 #include <vector>
 
-#include "coordinator/api/periodic_thread.h"
+#include "trainer/util/periodic_thread.h"
 
-namespace trellis::api {
+namespace trellis {
 namespace {
 
 using namespace std::chrono_literals;
@@ -45,6 +45,15 @@ TEST(PeriodicThreadTest, TheFirstRunDoesNotWaitForTheInterval) {
   EXPECT_EQ(runs, 1);
 }
 
+TEST(PeriodicThreadTest, WakeStartsTheNextRunWithoutWaitingForTheInterval) {
+  std::atomic<int> runs{0};
+  PeriodicThread thread(1h, [&] { ++runs; }, nullptr);
+  ASSERT_TRUE(eventually([&] { return runs == 1; }));
+  thread.wake();
+  EXPECT_TRUE(eventually([&] { return runs == 2; }));
+  thread.stop();
+}
+
 TEST(PeriodicThreadTest, AThrowingRunIsReportedAndTheNextOneStillComes) {
   std::atomic<int> runs{0};
   std::mutex mutex;
@@ -65,4 +74,4 @@ TEST(PeriodicThreadTest, AThrowingRunIsReportedAndTheNextOneStillComes) {
 }
 
 }  // namespace
-}  // namespace trellis::api
+}  // namespace trellis
