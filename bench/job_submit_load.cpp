@@ -18,7 +18,7 @@
 #include <boost/beast/http.hpp>
 #include <nlohmann/json.hpp>
 
-#include "trainer/io/files.h"
+#include "common/files.h"
 
 namespace net = boost::asio;
 namespace beast = boost::beast;

@@ -1,7 +1,7 @@
 #include "cli/adapter_source.h"
 
-#include "coordinator/registry/artifact_registry.h"
-#include "trainer/util/error.h"
+#include "registry/artifact_registry.h"
+#include "common/error.h"
 
 namespace trellis {
 

@@ -5,7 +5,7 @@
 //      use) or are downloaded by version number (never by a reference that could move meanwhile)
 //      into a temporary file beside the cache entry, hashed, and renamed into the cache only if
 //      the sha256 equals the manifest's. A corrupt or truncated download is refused and removed.
-//   3. DIR (default ./<task>-<version>) is staged and renamed (trainer/io/files.h): it appears
+//   3. DIR (default ./<task>-<version>) is staged and renamed (common/files.h): it appears
 //      complete or not at all, and an existing DIR is never overwritten (one that already holds
 //      exactly this artifact is accepted as it is).
 #include <unistd.h>
@@ -17,12 +17,12 @@
 
 #include "cli/commands.h"
 #include "cli/server_client.h"
-#include "coordinator/http/http_client.h"
-#include "coordinator/registry/artifact_ref.h"
+#include "protocol/http_client.h"
+#include "registry/artifact_ref.h"
 #include "trainer/artifact/manifest.h"
-#include "trainer/io/files.h"
-#include "trainer/io/sha256.h"
-#include "trainer/util/error.h"
+#include "common/files.h"
+#include "common/sha256.h"
+#include "common/error.h"
 
 namespace trellis {
 namespace {

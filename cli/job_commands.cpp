@@ -31,10 +31,10 @@
 #include "cli/commands.h"
 #include "cli/job_view.h"
 #include "cli/server_client.h"
-#include "trainer/io/files.h"
-#include "trainer/io/sha256.h"
+#include "common/files.h"
+#include "common/sha256.h"
 #include "trainer/spec/data_reference.h"
-#include "trainer/util/error.h"
+#include "common/error.h"
 
 namespace trellis {
 namespace {

@@ -4,7 +4,7 @@
 #include <map>
 
 #include "cli/commands.h"
-#include "trainer/util/error.h"
+#include "common/error.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"trellis: parameter-efficient adapters (Houlsby et al. 2019) on a frozen pretrained backbone"};

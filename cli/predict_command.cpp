@@ -13,7 +13,7 @@
 #include "trainer/artifact/artifact.h"
 #include "trainer/model/backbone.h"
 #include "trainer/train/inference.h"
-#include "trainer/util/error.h"
+#include "common/error.h"
 
 namespace trellis {
 namespace {

@@ -2,7 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "trainer/util/error.h"
+#include "common/error.h"
 
 namespace trellis {
 

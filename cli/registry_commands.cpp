@@ -6,8 +6,8 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
-#include "coordinator/registry/artifact_registry.h"
-#include "trainer/util/error.h"
+#include "registry/artifact_registry.h"
+#include "common/error.h"
 
 namespace trellis {
 namespace {

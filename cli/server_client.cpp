@@ -3,9 +3,9 @@
 #include <cctype>
 #include <cstdlib>
 
-#include "coordinator/http/token_file.h"
-#include "trainer/io/files.h"
-#include "trainer/util/error.h"
+#include "protocol/token_file.h"
+#include "common/files.h"
+#include "common/error.h"
 
 namespace trellis {
 

@@ -16,7 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/cli_context.h"
-#include "coordinator/http/http_client.h"
+#include "protocol/http_client.h"
 
 namespace trellis {
 

@@ -25,9 +25,9 @@
 #include "coordinator/launcher/launcher_thread.h"
 #include "coordinator/store/sqlite_job_store.h"
 #include "coordinator/http/http_server.h"
-#include "coordinator/registry/artifact_registry.h"
-#include "trainer/util/error.h"
-#include "trainer/util/periodic_thread.h"
+#include "registry/artifact_registry.h"
+#include "common/error.h"
+#include "common/periodic_thread.h"
 
 namespace {
 

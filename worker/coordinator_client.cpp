@@ -5,10 +5,10 @@
 #include <algorithm>
 #include <thread>
 
-#include "coordinator/http/http_client.h"
-#include "trainer/io/sha256.h"
+#include "protocol/http_client.h"
+#include "common/sha256.h"
 #include "trainer/spec/data_reference.h"
-#include "trainer/util/error.h"
+#include "common/error.h"
 
 namespace trellis {
 
@@ -194,10 +194,10 @@ ReportStatus CoordinatorClient::cancelled(const std::string& job_id, const std::
 }
 
 void CoordinatorClient::download_file(const std::string& sha256, const std::filesystem::path& file) {
-  if (!is_sha256_hex(sha256)) throw DownloadError("file:" + sha256 + ": not a sha256 file id", false);
+  if (!is_sha256_hex(sha256)) throw Error(ErrorCode::invalid, "file:" + sha256 + ": not a sha256 file id");
   std::error_code ec;
   std::filesystem::create_directories(file.parent_path(), ec);
-  if (ec) throw DownloadError(file.parent_path().string() + ": cannot create the data cache: " + ec.message(), true);
+  if (ec) throw Error(ErrorCode::io, file.parent_path().string() + ": cannot create the data cache: " + ec.message());
   const auto temp = file.parent_path() / (file.filename().string() + ".part-" + std::to_string(::getpid()));
   std::chrono::milliseconds delay = 500ms;
   std::string problem;
@@ -214,27 +214,27 @@ void CoordinatorClient::download_file(const std::string& sha256, const std::file
         std::filesystem::remove(temp, ec);
         problem = describe(reply);
         if (transient(reply.status)) continue;
-        throw DownloadError("file:" + sha256 + ": " + problem, false);
+        throw Error(reply.status == 404 ? ErrorCode::not_found : ErrorCode::invalid, "file:" + sha256 + ": " + problem);
       }
       const std::string got = sha256_file_hex(temp);
       if (got != sha256) {
         std::filesystem::remove(temp, ec);
-        throw DownloadError("file:" + sha256 + ": the downloaded bytes have sha256 " + got, false);
+        throw Error(ErrorCode::broken, "file:" + sha256 + ": the downloaded bytes have sha256 " + got);
       }
       std::filesystem::rename(temp, file, ec);
       if (ec) {
         std::filesystem::remove(temp, ec);
-        throw DownloadError(file.string() + ": cannot store the download: " + ec.message(), true);
+        throw Error(ErrorCode::io, file.string() + ": cannot store the download: " + ec.message());
       }
       return;
-    } catch (const DownloadError&) {
+    } catch (const Error&) {
       throw;
     } catch (const std::exception& e) {
       std::filesystem::remove(temp, ec);
       problem = e.what();
     }
   }
-  throw DownloadError("file:" + sha256 + ": " + problem, true);
+  throw Error(ErrorCode::unavailable, "file:" + sha256 + ": " + problem);
 }
 
 }  // namespace trellis

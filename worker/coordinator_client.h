@@ -18,6 +18,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/error.h"
+
 namespace trellis {
 
 struct CoordinatorClientOptions {
@@ -45,13 +47,6 @@ enum class LeaseStatus { leased, none, unknown_group, stopped };
 enum class HeartbeatReply { proceed, cancel, lease_lost, unreachable };
 enum class ReportStatus { ok, conflict, gave_up };
 
-// A download that cannot succeed (404, sha256 mismatch): the job's own problem, not retryable.
-struct DownloadError : std::runtime_error {
-  DownloadError(const std::string& what, bool retryable) : std::runtime_error(what), retryable(retryable) {}
-  bool retryable;
-};
-
-
 class CoordinatorClient {
  public:
   explicit CoordinatorClient(CoordinatorClientOptions options);  // throws trellis::Error for a bad URL
@@ -67,7 +62,8 @@ class CoordinatorClient {
                     const std::string& message, bool retryable);
   ReportStatus cancelled(const std::string& job_id, const std::string& lease_id);
   // GET /v1/files/{sha256} into `file` (verified: written to a temporary file beside it, checked,
-  // then renamed). Throws DownloadError.
+  // then renamed). Throws trellis::Error: transient (is_transient) when a retry may succeed, else invalid,
+  // not_found or broken (the downloaded bytes have another sha256).
   void download_file(const std::string& sha256, const std::filesystem::path& file);
 
   const std::string& server() const { return options_.server; }

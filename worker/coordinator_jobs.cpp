@@ -14,7 +14,7 @@
 
 #include "trainer/spec/data_reference.h"
 #include "trainer/spec/job_spec.h"
-#include "trainer/util/error.h"
+#include "common/error.h"
 #include "worker/disk_retention.h"
 
 namespace trellis {
@@ -69,7 +69,7 @@ LeasedJob prepare_leased_job(const nlohmann::json& job_object, CoordinatorClient
     // "file:<sha256>[.<ext>]": the extension, when given, names the format.
     const auto parsed = parse_data_reference(ref);
     if (!parsed)
-      throw DownloadError(std::string("data.") + field + ": '" + ref + "' is not a file id (file:<sha256>[.ext])", false);
+      throw Error(ErrorCode::invalid, std::string("data.") + field + ": '" + ref + "' is not a file id (file:<sha256>[.ext])");
     const std::string& sha = parsed->id;
     const std::string& ext = parsed->extension;
     const auto local = cache / sha;
@@ -82,15 +82,15 @@ LeasedJob prepare_leased_job(const nlohmann::json& job_object, CoordinatorClient
     std::error_code ec;
     if (!std::filesystem::is_symlink(named, ec)) {
       std::filesystem::create_symlink(sha, named, ec);
-      if (ec && !std::filesystem::is_symlink(named)) throw DownloadError(named.string() + ": " + ec.message(), true);
+      if (ec && !std::filesystem::is_symlink(named)) throw Error(ErrorCode::io, named.string() + ": " + ec.message());
     }
     ref = named.string();
   };
   try {
     localise(job.spec.data.train, "train");
     if (job.spec.data.validation) localise(*job.spec.data.validation, "validation");
-  } catch (const DownloadError& e) {
-    return refuse("data_unavailable", e.what(), e.retryable);
+  } catch (const Error& e) {
+    return refuse("data_unavailable", e.what(), is_transient(e.code()));
   } catch (const std::exception& e) {
     return refuse("data_unavailable", e.what(), true);
   }

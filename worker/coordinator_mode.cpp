@@ -9,11 +9,11 @@
 
 #include <nlohmann/json.hpp>
 
-#include "coordinator/http/token_file.h"
-#include "coordinator/registry/artifact_registry.h"
+#include "protocol/token_file.h"
+#include "registry/artifact_registry.h"
 #include "trainer/spec/job_spec.h"
 #include "trainer/train/trainer.h"
-#include "trainer/util/error.h"
+#include "common/error.h"
 #include "worker/coordinator_client.h"
 #include "worker/coordinator_jobs.h"
 #include "worker/disk_retention.h"

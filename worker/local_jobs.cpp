@@ -4,7 +4,7 @@
 
 #include <algorithm>
 
-#include "trainer/util/error.h"
+#include "common/error.h"
 
 namespace trellis {
 

@@ -17,10 +17,10 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
-#include "coordinator/registry/artifact_registry.h"
+#include "registry/artifact_registry.h"
 #include "trainer/model/backbone.h"
 #include "trainer/train/runtime.h"
-#include "trainer/util/error.h"
+#include "common/error.h"
 #include "worker/coordinator_jobs.h"
 #include "worker/coordinator_mode.h"
 #include "worker/group/worker_group.h"

@@ -5,12 +5,13 @@
 #include <boost/beast/core/file.hpp>
 #include <nlohmann/json.hpp>
 
+#include "coordinator/api/api_request.h"
 #include "coordinator/api/byte_range.h"
 #include "coordinator/http/json_response.h"
-#include "coordinator/registry/artifact_ref.h"
-#include "coordinator/registry/artifact_registry.h"
-#include "trainer/io/files.h"
-#include "trainer/io/sha256.h"
+#include "registry/artifact_ref.h"
+#include "registry/artifact_registry.h"
+#include "common/files.h"
+#include "common/sha256.h"
 
 namespace trellis::api {
 
@@ -24,34 +25,11 @@ namespace {
 
 const std::set<http::Role> kAnyRole = {http::Role::user, http::Role::worker, http::Role::admin};
 
-status status_for(RegistryErrorKind kind) {
-  switch (kind) {
-    case RegistryErrorKind::invalid: return status::bad_request;
-    case RegistryErrorKind::not_found: return status::not_found;
-    case RegistryErrorKind::conflict: return status::conflict;
-    case RegistryErrorKind::broken: return status::internal_server_error;
-    case RegistryErrorKind::io: return status::internal_server_error;
-  }
-  return status::internal_server_error;
-}
-
-// Runs `body`, turning registry and input errors into JSON error responses.
-template <typename F>
-Response guarded(const Request& req, F&& body) {
-  try {
-    return body();
-  } catch (const RegistryError& e) {
-    return http::error_response(req, status_for(e.kind()), to_string(e.kind()), e.what());
-  } catch (const Error& e) {  // bad request bodies (parse_json_text names the position)
-    return http::error_response(req, status::bad_request, "invalid", e.what());
-  }
-}
-
 ResolvedVersion resolve(const ArtifactRegistry& registry, const RouteContext& ctx) {
   const std::string& task = ctx.params.at("task");
   check_task_name(task);
   const std::string& ref = ctx.params.at("ref");
-  if (ref.find('@') != std::string::npos) throw RegistryError(RegistryErrorKind::invalid, "bad reference '" + ref + "'");
+  if (ref.find('@') != std::string::npos) throw Error(ErrorCode::invalid, "bad reference '" + ref + "'");
   return registry.resolve(task + "@" + ref);
 }
 
@@ -93,9 +71,9 @@ Response serve_file(const Request& req, const std::filesystem::path& path, const
   beast::error_code ec;
   beast::file file;
   file.open(path.c_str(), beast::file_mode::scan, ec);
-  if (ec) throw RegistryError(RegistryErrorKind::io, "cannot open " + path.filename().string() + ": " + ec.message());
+  if (ec) throw Error(ErrorCode::io, "cannot open " + path.filename().string() + ": " + ec.message());
   const std::uint64_t size = file.size(ec);
-  if (ec) throw RegistryError(RegistryErrorKind::io, "cannot size " + path.filename().string() + ": " + ec.message());
+  if (ec) throw Error(ErrorCode::io, "cannot size " + path.filename().string() + ": " + ec.message());
 
   auto common = [&](auto& res) {
     res.set(bhttp::field::server, "trellis-coordinator");
@@ -134,7 +112,7 @@ Response serve_file(const Request& req, const std::filesystem::path& path, const
           got += n;
         }
         if (ec || got != slice.size())
-          throw RegistryError(RegistryErrorKind::io, "cannot read " + path.filename().string());
+          throw Error(ErrorCode::io, "cannot read " + path.filename().string());
         http::StringResponse res{status::partial_content, req.version()};
         common(res);
         res.set(bhttp::field::content_type, content_type);
@@ -158,7 +136,7 @@ Response serve_file(const Request& req, const std::filesystem::path& path, const
   common(res);
   res.set(bhttp::field::content_type, content_type);
   res.body().reset(std::move(file), ec);
-  if (ec) throw RegistryError(RegistryErrorKind::io, "cannot read " + path.filename().string() + ": " + ec.message());
+  if (ec) throw Error(ErrorCode::io, "cannot read " + path.filename().string() + ": " + ec.message());
   res.prepare_payload();
   return res;
 }
@@ -244,7 +222,7 @@ void add_adapter_routes(http::Router& router, ArtifactRegistry& registry) {
                  check_task_name(task);
                  const auto version = parse_version_number(ctx.params.at("ref"));
                  if (!version)
-                   throw RegistryError(RegistryErrorKind::invalid,
+                   throw Error(ErrorCode::invalid,
                                        "DELETE takes a version number, not '" + ctx.params.at("ref") + "'");
                  std::string reason = "deleted through the API";
                  if (auto it = ctx.query.find("reason"); it != ctx.query.end()) reason = it->second;

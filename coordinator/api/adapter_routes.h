@@ -10,7 +10,7 @@
 //   PUT    /v1/adapters/{task}/aliases/{alias}       {"version": N}          (user, admin)
 //   DELETE /v1/adapters/{task}/{version}[?reason=]   optional {"reason": ""} (admin)
 //
-// GETs take any role. RegistryError kinds map to: invalid 400, not_found 404, conflict 409,
+// GETs take any role. Error kinds map to: invalid 400, not_found 404, conflict 409,
 // broken 500 (code "broken": the version exists but cannot be served), io 500.
 #include "coordinator/http/router.h"
 

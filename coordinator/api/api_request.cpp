@@ -5,8 +5,8 @@
 #include <cstdlib>
 
 #include "coordinator/http/json_response.h"
-#include "coordinator/store/store_error.h"
-#include "trainer/io/files.h"
+#include "common/error.h"
+#include "common/files.h"
 
 namespace trellis::api {
 
@@ -93,16 +93,8 @@ std::optional<double> query_seconds(const http::RouteContext& ctx, const std::st
 http::Response guarded(const http::Request& req, const std::function<http::Response()>& f) {
   try {
     return f();
-  } catch (const BadRequest& e) {
-    return http::error_response(req, bh::status::bad_request, "invalid", e.what());
-  } catch (const StoreError& e) {
-    switch (e.kind()) {
-      case StoreErrorKind::invalid: return http::error_response(req, bh::status::bad_request, "invalid", e.what());
-      case StoreErrorKind::not_found: return http::error_response(req, bh::status::not_found, "not_found", e.what());
-      case StoreErrorKind::conflict: return http::error_response(req, bh::status::conflict, "conflict", e.what());
-      case StoreErrorKind::io: break;
-    }
-    return http::error_response(req, bh::status::internal_server_error, "io", e.what());
+  } catch (const Error& e) {
+    return http::error_response(req, e);
   }
 }
 

@@ -1,21 +1,21 @@
 #pragma once
 // Helpers shared by the job and worker routes: request bodies and query parameters checked
 // field by field, and the mapping of errors to responses.
-//   BadRequest -> 400 "invalid" with the message (which names the field);
-//   StoreError -> invalid 400, not_found 404, conflict 409, io 500.
+// Errors become responses through the one mapping of error codes (http::error_response(req, Error));
+// BadRequest is an Error with code invalid (400) whose message names the field.
 #include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
 #include "coordinator/http/router.h"
-#include "trainer/util/error.h"
+#include "common/error.h"
 
 namespace trellis::api {
 
 class BadRequest : public Error {
  public:
-  using Error::Error;
+  explicit BadRequest(const std::string& message) : Error(ErrorCode::invalid, message) {}
 };
 
 // The body as a JSON object; BadRequest with the parse position, or when it is not an object.
@@ -33,8 +33,8 @@ void only_fields(const nlohmann::json& obj, std::initializer_list<const char*> a
 std::optional<int64_t> query_int(const http::RouteContext& ctx, const std::string& name, int64_t min, int64_t max);
 std::optional<double> query_seconds(const http::RouteContext& ctx, const std::string& name, double max);
 
-// Runs `f`, turning BadRequest and StoreError into their responses (other exceptions propagate:
-// the router answers 500).
+// Runs `f`, turning every trellis::Error into its response (http::error_response); other
+// exceptions propagate (the router answers 500 internal).
 http::Response guarded(const http::Request& req, const std::function<http::Response()>& f);
 http::StringResponse no_content(const http::Request& req);
 

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "trainer/io/sha256.h"
+#include "common/sha256.h"
 #include "trainer/spec/backbone_descriptor.h"
 
 namespace trellis::api {

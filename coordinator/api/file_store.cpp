@@ -5,11 +5,11 @@
 #include <cstring>
 #include <vector>
 
-#include "coordinator/registry/unique_name.h"
-#include "trainer/io/files.h"
-#include "trainer/io/sha256.h"
+#include "common/unique_name.h"
+#include "common/files.h"
+#include "common/sha256.h"
 #include "trainer/spec/data_reference.h"
-#include "trainer/util/error.h"
+#include "common/error.h"
 
 namespace trellis::api {
 

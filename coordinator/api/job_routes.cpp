@@ -3,7 +3,7 @@
 #include "coordinator/api/job_api.h"
 #include "coordinator/api/job_json.h"
 #include "coordinator/http/json_response.h"
-#include "coordinator/store/store_error.h"
+#include "common/error.h"
 #include "trainer/spec/data_reference.h"
 #include "trainer/spec/job_spec.h"
 
@@ -81,7 +81,7 @@ nlohmann::json job_json(JobApi& api, const Job& job) {
 }
 
 Job existing_job(JobApi& api, const std::string& id) {
-  if (!valid_job_id(id)) throw StoreError(StoreErrorKind::not_found, "no job '" + id.substr(0, 80) + "'");
+  if (!valid_job_id(id)) throw Error(ErrorCode::not_found, "no job '" + id.substr(0, 80) + "'");
   return api.store.get(id);
 }
 

@@ -2,7 +2,7 @@
 
 #include <cstdio>
 
-#include "coordinator/store/clock.h"
+#include "common/clock.h"
 
 namespace trellis::api {
 

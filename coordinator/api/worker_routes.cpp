@@ -8,7 +8,7 @@
 #include "coordinator/api/job_api.h"
 #include "coordinator/api/job_json.h"
 #include "coordinator/http/json_response.h"
-#include "coordinator/store/store_error.h"
+#include "common/error.h"
 #include "trainer/spec/data_reference.h"
 
 namespace trellis::api {
@@ -35,7 +35,7 @@ std::string lease_of(const nlohmann::json& body) {
 }
 
 void check_job_id(const std::string& id) {
-  if (!valid_job_id(id)) throw StoreError(StoreErrorKind::not_found, "no job '" + id.substr(0, 80) + "'");
+  if (!valid_job_id(id)) throw Error(ErrorCode::not_found, "no job '" + id.substr(0, 80) + "'");
 }
 
 // After a job left its lease (fail, expiry): a requeued job wakes its backbone's groups.
@@ -87,7 +87,7 @@ void add_worker_routes(http::Router& router, JobApi& api) {
         std::string sha;
         double wait = 0;
         http::Response early = guarded(*req, [&]() -> http::Response {
-          if (!valid_group_id(group_id)) throw StoreError(StoreErrorKind::not_found, "no group '" + group_id.substr(0, 80) + "'");
+          if (!valid_group_id(group_id)) throw Error(ErrorCode::not_found, "no group '" + group_id.substr(0, 80) + "'");
           sha = api.store.get_group(group_id).backbone_sha256;
           wait = query_seconds(ctx, "wait", static_cast<double>(api.max_wait.count())).value_or(0);
           return no_content(*req);

@@ -3,8 +3,8 @@
 #include <nlohmann/json.hpp>
 
 #include "coordinator/http/json_response.h"
-#include "trainer/io/files.h"
-#include "trainer/util/error.h"
+#include "common/files.h"
+#include "common/error.h"
 
 namespace trellis::http {
 

@@ -12,7 +12,7 @@
 #include <boost/beast/http.hpp>
 
 #include "coordinator/http/json_response.h"
-#include "trainer/util/error.h"
+#include "common/error.h"
 
 namespace trellis::http {
 

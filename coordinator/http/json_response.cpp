@@ -18,6 +18,23 @@ StringResponse error_response(const Request& req, beast_http::status status, con
   return json_response(req, status, {{"error", {{"code", code}, {"message", message}}}});
 }
 
+beast_http::status http_status(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::invalid: return beast_http::status::bad_request;
+    case ErrorCode::not_found: return beast_http::status::not_found;
+    case ErrorCode::conflict: return beast_http::status::conflict;
+    case ErrorCode::unavailable: return beast_http::status::service_unavailable;
+    case ErrorCode::broken:
+    case ErrorCode::io:
+    case ErrorCode::internal: break;
+  }
+  return beast_http::status::internal_server_error;
+}
+
+StringResponse error_response(const Request& req, const Error& error) {
+  return error_response(req, http_status(error.code()), to_string(error.code()), error.what());
+}
+
 StringResponse error_response(beast_http::status status, const std::string& code, const std::string& message) {
   Request req{beast_http::verb::get, "/", 11};
   req.keep_alive(false);

@@ -11,7 +11,7 @@
 
 #include "coordinator/launcher/group_launcher.h"
 #include "coordinator/launcher/slurm_client.h"
-#include "trainer/util/periodic_thread.h"
+#include "common/periodic_thread.h"
 
 namespace trellis {
 

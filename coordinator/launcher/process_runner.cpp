@@ -52,13 +52,13 @@ std::string ProcessResult::describe() const {
 }
 
 ProcessResult run_process(const std::vector<std::string>& argv, const ProcessOptions& options) {
-  if (argv.empty() || argv[0].empty()) throw LauncherError("run_process: no program given");
+  if (argv.empty() || argv[0].empty()) throw Error(ErrorCode::invalid, "run_process: no program given");
   Fd out_r, out_w, err_r, err_w;
   {
     int p[2];
-    if (::pipe2(p, O_CLOEXEC) != 0) throw LauncherError("pipe: " + errno_text(errno));
+    if (::pipe2(p, O_CLOEXEC) != 0) throw Error(ErrorCode::unavailable, "pipe: " + errno_text(errno));
     out_r.fd = p[0], out_w.fd = p[1];
-    if (::pipe2(p, O_CLOEXEC) != 0) throw LauncherError("pipe: " + errno_text(errno));
+    if (::pipe2(p, O_CLOEXEC) != 0) throw Error(ErrorCode::unavailable, "pipe: " + errno_text(errno));
     err_r.fd = p[0], err_w.fd = p[1];
   }
   posix_spawn_file_actions_t actions;
@@ -92,7 +92,7 @@ ProcessResult run_process(const std::vector<std::string>& argv, const ProcessOpt
   const int rc = ::posix_spawnp(&pid, args[0], &actions, &attr, args.data(), envp.data());
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
-  if (rc != 0) throw LauncherError("cannot run " + argv[0] + ": " + errno_text(rc));
+  if (rc != 0) throw Error(ErrorCode::unavailable, "cannot run " + argv[0] + ": " + errno_text(rc));
   out_w.reset();
   err_w.reset();
 
@@ -140,7 +140,7 @@ ProcessResult run_process(const std::vector<std::string>& argv, const ProcessOpt
     if (!result.timed_out) {
       const pid_t w = ::waitpid(pid, &status, WNOHANG);
       if (w == pid) break;
-      if (w < 0 && errno != EINTR) throw LauncherError("waitpid: " + errno_text(errno));
+      if (w < 0 && errno != EINTR) throw Error(ErrorCode::unavailable, "waitpid: " + errno_text(errno));
       if (remaining_ms() > 0) {
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
         continue;

@@ -10,14 +10,9 @@
 #include <utility>
 #include <vector>
 
-namespace trellis {
+#include "common/error.h"
 
-// A launcher error (a command that could not run or failed); the message never holds the
-// environment given to a command.
-class LauncherError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
+namespace trellis {
 
 struct ProcessOptions {
   std::chrono::milliseconds timeout{30'000};
@@ -36,7 +31,7 @@ struct ProcessResult {
   std::string describe() const;  // "exit code 1", "killed by signal 9", "timed out after ..."
 };
 
-// argv[0] is looked up in PATH. Throws LauncherError when the program cannot be started (not
+// argv[0] is looked up in PATH. Throws trellis::Error (unavailable) when the program cannot be started (not
 // found, not executable) or argv is empty.
 ProcessResult run_process(const std::vector<std::string>& argv, const ProcessOptions& options = {});
 

@@ -33,7 +33,7 @@ bool valid_job_id(const std::string& id) {
 // A value inside --export=...: Slurm splits on commas.
 void check_export_value(const std::string& what, const std::string& v) {
   if (v.find(',') != std::string::npos || v.find('\n') != std::string::npos)
-    throw LauncherError(what + " must not contain a comma or a newline");
+    throw Error(ErrorCode::invalid, what + " must not contain a comma or a newline");
 }
 
 }  // namespace
@@ -58,7 +58,7 @@ ProcessResult SlurmCommandClient::run(const std::vector<std::string>& argv) cons
 
 std::string SlurmCommandClient::submit(const GroupSubmission& s) {
   check_export_value("The backbone name", s.backbone_name);
-  if (s.backbone_name.empty()) throw LauncherError("sbatch: no backbone name");
+  if (s.backbone_name.empty()) throw Error(ErrorCode::invalid, "sbatch: no backbone name");
   std::string exports = "--export=ALL,TRELLIS_BACKBONE=" + s.backbone_name;
   if (!s.backbone_sha256.empty()) exports += ",TRELLIS_BACKBONE_SHA256=" + s.backbone_sha256;
   bool url_in_env = false;
@@ -71,19 +71,19 @@ std::string SlurmCommandClient::submit(const GroupSubmission& s) {
   argv.insert(argv.end(), options_.sbatch_args.begin(), options_.sbatch_args.end());
   argv.push_back(options_.sbatch_script.string());
   const ProcessResult r = run(argv);
-  if (!r.ok()) throw LauncherError("sbatch failed (" + r.describe() + "): " + excerpt(r));
+  if (!r.ok()) throw Error(ErrorCode::unavailable, "sbatch failed (" + r.describe() + "): " + excerpt(r));
   // --parsable: "<id>" or "<id>;<cluster>" on the first line.
   std::string line = trim(r.out);
   if (const auto nl = line.find('\n'); nl != std::string::npos) line = trim(line.substr(0, nl));
   const std::string id = line.substr(0, line.find(';'));
-  if (!valid_job_id(id)) throw LauncherError("sbatch printed no job id: '" + line.substr(0, 100) + "'");
+  if (!valid_job_id(id)) throw Error(ErrorCode::unavailable, "sbatch printed no job id: '" + line.substr(0, 100) + "'");
   return id;
 }
 
 void SlurmCommandClient::cancel(const std::string& job_id) {
-  if (!valid_job_id(job_id)) throw LauncherError("scancel: bad job id '" + job_id.substr(0, 80) + "'");
+  if (!valid_job_id(job_id)) throw Error(ErrorCode::invalid, "scancel: bad job id '" + job_id.substr(0, 80) + "'");
   const ProcessResult r = run({options_.scancel, job_id});
-  if (!r.ok()) throw LauncherError("scancel " + job_id + " failed (" + r.describe() + "): " + excerpt(r));
+  if (!r.ok()) throw Error(ErrorCode::unavailable, "scancel " + job_id + " failed (" + r.describe() + "): " + excerpt(r));
 }
 
 std::map<std::string, LaunchState> SlurmCommandClient::states(const std::vector<std::string>& job_ids) {
@@ -99,7 +99,7 @@ std::map<std::string, LaunchState> SlurmCommandClient::states(const std::vector<
   if (!r.ok()) {
     // squeue refuses a list whose jobs are all unknown (purged after they ended).
     if (!r.timed_out && r.signal == 0 && r.err.find("Invalid job id") != std::string::npos) return out;
-    throw LauncherError("squeue failed (" + r.describe() + "): " + excerpt(r));
+    throw Error(ErrorCode::unavailable, "squeue failed (" + r.describe() + "): " + excerpt(r));
   }
   const std::set<std::string> asked(job_ids.begin(), job_ids.end());
   std::istringstream lines(r.out);

@@ -1,13 +1,13 @@
 #include "coordinator/store/basic_job_store.h"
 
-#include "coordinator/store/store_error.h"
+#include "common/error.h"
 
 namespace trellis {
 
 namespace {
 
-[[noreturn]] void invalid(const std::string& m) { throw StoreError(StoreErrorKind::invalid, m); }
-[[noreturn]] void conflict(const std::string& m) { throw StoreError(StoreErrorKind::conflict, m); }
+[[noreturn]] void invalid(const std::string& m) { throw Error(ErrorCode::invalid, m); }
+[[noreturn]] void conflict(const std::string& m) { throw Error(ErrorCode::conflict, m); }
 
 void check_limit(int limit) {
   if (limit < 1 || limit > 1000) invalid("limit must be in [1, 1000], got " + std::to_string(limit) + ".");
@@ -36,7 +36,7 @@ auto BasicJobStore::transact(F&& f) -> decltype(f()) {
 
 Job BasicJobStore::must_load(const std::string& job_id) {
   auto job = load_job(job_id);
-  if (!job) throw StoreError(StoreErrorKind::not_found, "No job '" + job_id + "'.");
+  if (!job) throw Error(ErrorCode::not_found, "No job '" + job_id + "'.");
   return *job;
 }
 
@@ -119,9 +119,8 @@ SubmitResult BasicJobStore::submit(const SubmitRequest& request) {
   JobSpec spec;
   try {
     spec = parse_job_spec(to_json(request.spec), "job spec");
-  } catch (const StoreError&) {
-    throw;
   } catch (const Error& e) {
+    if (e.code() != ErrorCode::internal) throw;  // the spec parser's errors are the caller's
     invalid(e.what());
   }
   PendingSubmit pending{&request, std::move(spec), {}, {}, {}, false};
@@ -146,8 +145,8 @@ SubmitResult BasicJobStore::group_commit(PendingSubmit& mine) {
         for (PendingSubmit* p : batch) {
           try {
             p->result = insert_submission(*p);
-          } catch (const StoreError& e) {
-            if (e.kind() == StoreErrorKind::io) throw;
+          } catch (const Error& e) {
+            if (e.code() == ErrorCode::io || e.code() == ErrorCode::internal) throw;
             p->error = std::current_exception();
           }
         }
@@ -304,7 +303,7 @@ Group BasicJobStore::register_group(const Group& group) {
 Group BasicJobStore::get_group(const std::string& group_id) {
   std::lock_guard lock(mutex_);
   auto g = load_group(group_id);
-  if (!g) throw StoreError(StoreErrorKind::not_found, "No worker group '" + group_id + "'.");
+  if (!g) throw Error(ErrorCode::not_found, "No worker group '" + group_id + "'.");
   return *g;
 }
 
@@ -313,9 +312,9 @@ std::optional<Lease> BasicJobStore::lease(const std::string& group_id,
   if (ttl.count() <= 0) invalid("A lease needs a positive ttl.");
   return transact([&]() -> std::optional<Lease> {
     auto group = load_group(group_id);
-    if (!group) throw StoreError(StoreErrorKind::not_found, "No worker group '" + group_id + "'.");
+    if (!group) throw Error(ErrorCode::not_found, "No worker group '" + group_id + "'.");
     if (group->ended_at)
-      throw StoreError(StoreErrorKind::not_found, "Worker group '" + group_id + "' has ended; register again.");
+      throw Error(ErrorCode::not_found, "Worker group '" + group_id + "' has ended; register again.");
     const Time t = now();
     group->last_seen = t;
     save_group(*group);
@@ -430,7 +429,7 @@ std::vector<std::string> BasicJobStore::release_group(const std::string& group_i
   if (error.code.empty()) invalid("release_group needs an error code.");
   return transact([&] {
     auto group = load_group(group_id);
-    if (!group) throw StoreError(StoreErrorKind::not_found, "No worker group '" + group_id + "'.");
+    if (!group) throw Error(ErrorCode::not_found, "No worker group '" + group_id + "'.");
     const Time t = now();
     std::vector<std::string> ids = live_jobs_of_group(group_id);
     for (const auto& id : ids) {

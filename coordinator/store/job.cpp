@@ -2,7 +2,7 @@
 
 #include <random>
 
-#include "coordinator/store/store_error.h"
+#include "common/error.h"
 
 namespace trellis {
 
@@ -22,7 +22,7 @@ JobState parse_job_state(const std::string& s) {
   for (auto st : {JobState::queued, JobState::leased, JobState::running, JobState::succeeded,
                   JobState::failed, JobState::cancelled})
     if (to_string(st) == s) return st;
-  throw StoreError(StoreErrorKind::invalid,
+  throw Error(ErrorCode::invalid,
                    "Unknown job state '" + s +
                        "' (expected queued, leased, running, succeeded, failed or cancelled).");
 }
@@ -39,7 +39,7 @@ std::string to_string(LaunchState s) {
 LaunchState parse_launch_state(const std::string& s) {
   for (auto st : {LaunchState::pending, LaunchState::running, LaunchState::ended})
     if (to_string(st) == s) return st;
-  throw StoreError(StoreErrorKind::invalid,
+  throw Error(ErrorCode::invalid,
                    "Unknown launch state '" + s + "' (expected pending, running or ended).");
 }
 
@@ -62,7 +62,7 @@ std::string to_string(EventKind k) {
 EventKind parse_event_kind(const std::string& s) {
   for (auto k : {EventKind::state, EventKind::progress, EventKind::metrics, EventKind::error})
     if (to_string(k) == s) return k;
-  throw StoreError(StoreErrorKind::invalid, "Unknown event kind '" + s + "'.");
+  throw Error(ErrorCode::invalid, "Unknown event kind '" + s + "'.");
 }
 
 Time to_millis(Time t) { return std::chrono::time_point_cast<std::chrono::milliseconds>(t); }

@@ -28,7 +28,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "coordinator/store/clock.h"
+#include "common/clock.h"
 #include "trainer/spec/job_spec.h"
 
 namespace trellis {
@@ -36,13 +36,13 @@ namespace trellis {
 enum class JobState { queued, leased, running, succeeded, failed, cancelled };
 
 std::string to_string(JobState s);
-JobState parse_job_state(const std::string& s);  // throws StoreError(invalid) naming the value
+JobState parse_job_state(const std::string& s);  // throws Error(invalid) naming the value
 bool is_terminal(JobState s);
 bool is_live(JobState s);  // leased or running: holds a lease
 
 enum class EventKind { state, progress, metrics, error };
 std::string to_string(EventKind k);
-EventKind parse_event_kind(const std::string& s);  // throws StoreError(invalid)
+EventKind parse_event_kind(const std::string& s);  // throws Error(invalid)
 
 // The error code of a deliberate hand-back (the worker checkpointed and gave the job back).
 inline constexpr const char* kPreempted = "preempted";
@@ -110,7 +110,7 @@ struct Group {
 // that a restarted coordinator still knows it.
 enum class LaunchState { pending, running, ended };  // pending: queued/configuring in Slurm
 std::string to_string(LaunchState s);
-LaunchState parse_launch_state(const std::string& s);  // throws StoreError(invalid)
+LaunchState parse_launch_state(const std::string& s);  // throws Error(invalid)
 
 struct LaunchedJob {
   std::string slurm_job_id;

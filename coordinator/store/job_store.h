@@ -6,7 +6,7 @@
 //
 // Contract:
 //  - Every call is atomic: it either applies all of its rows (job + events) or none.
-//  - Errors are StoreError: not_found (no such job/group), conflict (a forbidden transition, a
+//  - Errors are Error: not_found (no such job/group), conflict (a forbidden transition, a
 //    stale or expired lease), invalid (bad arguments), io (the database failed).
 //  - Thread safety: every call may come from any thread; calls are serialised by one mutex.
 //  - Time comes from the Clock given at construction, except expire_leases(now).

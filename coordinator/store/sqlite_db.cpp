@@ -2,13 +2,13 @@
 
 #include <sqlite3.h>
 
-#include "coordinator/store/store_error.h"
+#include "common/error.h"
 
 namespace trellis {
 
 namespace {
 [[noreturn]] void fail(sqlite3* db, const std::string& what) {
-  throw StoreError(StoreErrorKind::io,
+  throw Error(ErrorCode::io,
                    "The job database failed (" + what + "): " + (db ? sqlite3_errmsg(db) : "out of memory") + ".");
 }
 }  // namespace
@@ -75,7 +75,7 @@ SqliteDb::SqliteDb(const std::filesystem::path& path) {
     std::string msg = db_ ? sqlite3_errmsg(db_) : "out of memory";
     sqlite3_close(db_);
     db_ = nullptr;
-    throw StoreError(StoreErrorKind::io, "Cannot open the job database " + path.string() + ": " + msg + ".");
+    throw Error(ErrorCode::io, "Cannot open the job database " + path.string() + ": " + msg + ".");
   }
   sqlite3_extended_result_codes(db_, 1);
 }
@@ -90,7 +90,7 @@ void SqliteDb::exec(const std::string& sql) {
   if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
     std::string msg = err ? err : sqlite3_errmsg(db_);
     sqlite3_free(err);
-    throw StoreError(StoreErrorKind::io, "The job database failed (" + sql.substr(0, 60) + "): " + msg + ".");
+    throw Error(ErrorCode::io, "The job database failed (" + sql.substr(0, 60) + "): " + msg + ".");
   }
 }
 

@@ -1,6 +1,6 @@
 #pragma once
 // A thin RAII layer over the SQLite C API: one connection and its prepared statements.
-// Failures throw StoreError(io) with SQLite's message. Not thread-safe: the owner serialises.
+// Failures throw Error(io) with SQLite's message. Not thread-safe: the owner serialises.
 #include <cstdint>
 #include <filesystem>
 #include <memory>

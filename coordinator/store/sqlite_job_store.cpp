@@ -3,7 +3,7 @@
 #include <iterator>
 
 #include "coordinator/store/sqlite_db.h"
-#include "coordinator/store/store_error.h"
+#include "common/error.h"
 
 namespace trellis {
 
@@ -161,7 +161,7 @@ SqliteJobStore::SqliteJobStore(const std::filesystem::path& path, const Clock& c
       auto q = db_->query("SELECT version FROM schema_version");
       version = q->step() ? q->int64(0) : -1;
       if (version < 1 || version > kSchemaVersion)
-        throw StoreError(StoreErrorKind::io, "The job database " + path.string() + " has schema version " +
+        throw Error(ErrorCode::io, "The job database " + path.string() + " has schema version " +
                                                  std::to_string(version) + "; this build knows versions 1 to " +
                                                  std::to_string(kSchemaVersion) + ".");
     }

@@ -2,12 +2,12 @@
 
 #include <nlohmann/json.hpp>
 
-#include "trainer/io/files.h"
+#include "common/files.h"
 #include "trainer/io/safetensors.h"
-#include "trainer/io/sha256.h"
+#include "common/sha256.h"
 #include "trainer/model/backbone.h"
 #include "trainer/model/tensor_io.h"
-#include "trainer/util/error.h"
+#include "common/error.h"
 
 namespace trellis {
 

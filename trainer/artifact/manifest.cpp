@@ -4,8 +4,8 @@
 #include <chrono>
 #include <ctime>
 
-#include "trainer/io/files.h"
-#include "trainer/util/error.h"
+#include "common/files.h"
+#include "common/error.h"
 
 namespace trellis {
 

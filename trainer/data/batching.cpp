@@ -6,7 +6,7 @@
 #include <random>
 
 #include "trainer/data/rng.h"
-#include "trainer/util/error.h"
+#include "common/error.h"
 
 namespace trellis {
 namespace {

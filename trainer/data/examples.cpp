@@ -4,7 +4,7 @@
 #include <cmath>
 #include <string_view>
 
-#include "trainer/util/error.h"
+#include "common/error.h"
 
 namespace trellis {
 namespace {

@@ -9,7 +9,7 @@
 #include <string>
 
 #include "trainer/data/rng.h"
-#include "trainer/util/error.h"
+#include "common/error.h"
 
 namespace trellis {
 namespace {

@@ -4,7 +4,7 @@
 #include <charconv>
 #include <set>
 
-#include "trainer/util/error.h"
+#include "common/error.h"
 
 namespace trellis {
 namespace {

@@ -5,7 +5,7 @@
 #include <limits>
 #include <numeric>
 
-#include "trainer/util/error.h"
+#include "common/error.h"
 
 namespace trellis {
 namespace {

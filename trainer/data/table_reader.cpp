@@ -1,6 +1,6 @@
 #include "trainer/data/table_reader.h"
 
-#include "trainer/io/files.h"
+#include "common/files.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -13,7 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "trainer/util/error.h"
+#include "common/error.h"
 
 namespace trellis {
 namespace {

@@ -5,11 +5,11 @@
 #include <ATen/ATen.h>
 #include <torch/torch.h>
 
-#include "trainer/io/files.h"
+#include "common/files.h"
 #include "trainer/io/safetensors.h"
-#include "trainer/io/sha256.h"
+#include "common/sha256.h"
 #include "trainer/model/tensor_io.h"
-#include "trainer/util/error.h"
+#include "common/error.h"
 
 namespace trellis {
 namespace {

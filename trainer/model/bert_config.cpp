@@ -2,8 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "trainer/io/files.h"
-#include "trainer/util/error.h"
+#include "common/files.h"
+#include "common/error.h"
 
 namespace trellis {
 namespace {

@@ -5,7 +5,7 @@
 #include "trainer/model/backbone.h"
 #include "trainer/model/fast_dropout.h"
 #include "trainer/model/task_params.h"
-#include "trainer/util/error.h"
+#include "common/error.h"
 
 namespace trellis {
 namespace {

@@ -6,7 +6,7 @@
 #include <torch/torch.h>
 
 #include "trainer/model/backbone.h"
-#include "trainer/util/error.h"
+#include "common/error.h"
 
 namespace trellis {
 namespace {

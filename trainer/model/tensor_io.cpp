@@ -4,7 +4,7 @@
 
 #include <ATen/ATen.h>
 
-#include "trainer/util/error.h"
+#include "common/error.h"
 
 namespace trellis {
 namespace {

@@ -5,8 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "trainer/io/files.h"
-#include "trainer/util/error.h"
+#include "common/files.h"
+#include "common/error.h"
 
 namespace trellis {
 namespace fs = std::filesystem;

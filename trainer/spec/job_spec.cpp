@@ -8,9 +8,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "trainer/io/files.h"
+#include "common/files.h"
 #include "trainer/spec/backbone_descriptor.h"
-#include "trainer/util/error.h"
+#include "common/error.h"
 
 namespace trellis {
 namespace {

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <iterator>
 
-#include "trainer/util/error.h"
+#include "common/error.h"
 
 namespace trellis {
 namespace {

@@ -1,7 +1,7 @@
 #pragma once
 // BERT WordPiece tokenizer, id-for-id identical to HF's BertTokenizerFast (Rust tokenizers:
 // special-token matching, BertNormalizer, BertPreTokenizer, WordPiece, BertProcessing and
-// LongestFirst truncation). tests/unit/trainer/core/tokenizer_test.cpp checks the parity.
+// LongestFirst truncation). tests/unit/trainer/text/tokenizer_test.cpp checks the parity.
 // Contract: immutable after construction; all const methods are thread-safe. Owns its Vocab.
 #include <bitset>
 #include <cstddef>

@@ -5,7 +5,7 @@
 #include <functional>
 #include <limits>
 
-#include "trainer/util/error.h"
+#include "common/error.h"
 
 namespace trellis {
 

@@ -5,10 +5,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "trainer/io/files.h"
+#include "common/files.h"
 #include "trainer/io/safetensors.h"
 #include "trainer/model/tensor_io.h"
-#include "trainer/util/error.h"
+#include "common/error.h"
 
 namespace trellis {
 namespace {

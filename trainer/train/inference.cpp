@@ -8,7 +8,7 @@
 #include "trainer/model/encoder.h"
 #include "trainer/model/task_params.h"
 #include "trainer/train/communicator.h"
-#include "trainer/util/error.h"
+#include "common/error.h"
 
 namespace trellis {
 

@@ -4,13 +4,13 @@
 
 #include "trainer/artifact/artifact.h"
 #include "trainer/data/dataset.h"
-#include "trainer/io/files.h"
-#include "trainer/io/sha256.h"
+#include "common/files.h"
+#include "common/sha256.h"
 #include "trainer/model/backbone.h"
 #include "trainer/model/tensor_io.h"
 #include "trainer/train/checkpoint.h"
 #include "trainer/train/collectives.h"
-#include "trainer/util/error.h"
+#include "common/error.h"
 
 #ifndef TRELLIS_VERSION
 #define TRELLIS_VERSION "0.1.0"

@@ -2,7 +2,7 @@
 // Process-level LibTorch set-up and error translation for executables that run the trainer.
 #include <c10/util/Exception.h>
 
-#include "trainer/util/error.h"
+#include "common/error.h"
 
 namespace trellis {
 

@@ -13,7 +13,7 @@
 #include "trainer/train/inference.h"
 #include "trainer/train/lr_schedule.h"
 #include "trainer/train/optimizer.h"
-#include "trainer/util/error.h"
+#include "common/error.h"
 
 namespace trellis {
 namespace {

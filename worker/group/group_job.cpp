@@ -7,7 +7,7 @@
 #include "trainer/spec/job_spec_cereal.h"
 #include "trainer/train/collectives.h"
 #include "trainer/train/communicator.h"
-#include "trainer/util/error.h"
+#include "common/error.h"
 
 namespace trellis {
 

@@ -9,7 +9,7 @@
 #include "trainer/train/communicator.h"
 #include "trainer/train/progress_log.h"
 #include "trainer/train/runtime.h"
-#include "trainer/util/error.h"
+#include "common/error.h"
 
 namespace trellis {
 

@@ -6,7 +6,7 @@
 
 #include <ATen/core/Tensor.h>
 
-#include "trainer/util/error.h"
+#include "common/error.h"
 
 namespace trellis {
 namespace {

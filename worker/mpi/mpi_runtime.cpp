@@ -2,7 +2,7 @@
 
 #include <cstdlib>
 
-#include "trainer/util/error.h"
+#include "common/error.h"
 
 namespace trellis {
 

@@ -13,7 +13,7 @@
 #include <cuda_runtime_api.h>
 #include <nccl.h>
 
-#include "trainer/util/error.h"
+#include "common/error.h"
 
 namespace trellis {
 namespace {

@@ -2,7 +2,7 @@
 // A fake Communicator for tests: one rank (collectives are the identity) that throws on its
 // `fail_at`-th collective (1-based; 0: never), as a communicator does when a peer is lost.
 #include "trainer/train/communicator.h"
-#include "trainer/util/error.h"
+#include "common/error.h"
 
 namespace trellis::testing {
 

@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include "tests/unit/trainer/core/error_text.h"
+#include "tests/support/error_text.h"
 #include "tests/unit/worker/fault_communicator.h"
 #include "worker/routing_communicator.h"
 

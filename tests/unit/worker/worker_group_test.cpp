@@ -6,8 +6,8 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include "tests/unit/trainer/core/error_text.h"
-#include "tests/unit/trainer/torch/test_support.h"
+#include "tests/support/error_text.h"
+#include "tests/unit/trainer/test_support.h"
 #include "tests/unit/worker/fault_communicator.h"
 #include "trainer/artifact/artifact.h"
 #include "trainer/train/inference.h"

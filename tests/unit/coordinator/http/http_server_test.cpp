@@ -15,9 +15,9 @@
 #include <boost/asio/write.hpp>
 
 #include "coordinator/api/adapter_routes.h"
-#include "coordinator/http/http_client.h"
+#include "protocol/http_client.h"
 #include "coordinator/http/http_server.h"
-#include "trainer/util/error.h"
+#include "common/error.h"
 
 namespace trellis::http {
 namespace {

@@ -5,9 +5,9 @@
 
 #include <algorithm>
 
-#include "../store/store_test_util.h"
+#include "tests/unit/coordinator/store/store_test_util.h"
 #include "coordinator/launcher/group_launcher.h"
-#include "coordinator/store/store_error.h"
+#include "common/error.h"
 
 namespace trellis {
 namespace {
@@ -21,7 +21,7 @@ using test::make_request;
 class FakeSlurm : public SlurmClient {
  public:
   std::string submit(const GroupSubmission& s) override {
-    if (fail_submit) throw LauncherError("sbatch failed (exit code 1): no partition");
+    if (fail_submit) throw Error(ErrorCode::unavailable, "sbatch failed (exit code 1): no partition");
     submissions.push_back(s);
     const std::string id = std::to_string(next_id++);
     listed[id] = LaunchState::pending;
@@ -30,7 +30,7 @@ class FakeSlurm : public SlurmClient {
   void cancel(const std::string& id) override { cancels.push_back(id); }
   std::map<std::string, LaunchState> states(const std::vector<std::string>& ids) override {
     asked.push_back(ids);
-    if (fail_states) throw LauncherError("squeue failed (timed out)");
+    if (fail_states) throw Error(ErrorCode::unavailable, "squeue failed (timed out)");
     std::map<std::string, LaunchState> out;
     for (const auto& id : ids)
       if (auto it = listed.find(id); it != listed.end()) out.insert(*it);
@@ -255,8 +255,8 @@ TEST_F(GroupLauncherTest, EndedSlurmJobReleasesItsGroupsLeaseAtOnce) {
   try {
     store_->lease("g1", 30s);
     ADD_FAILURE() << "an ended group cannot lease";
-  } catch (const StoreError& e) {
-    EXPECT_EQ(e.kind(), StoreErrorKind::not_found);
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::not_found);
   }
   // The job waits again and no group serves it: a new group is submitted in the same tick.
   EXPECT_EQ(t.submitted.size(), 1u);

@@ -74,8 +74,8 @@ TEST(ProcessRunner, OutputIsCapped) {
 }
 
 TEST(ProcessRunner, MissingProgramThrows) {
-  EXPECT_THROW(run_process({"/nonexistent/trellis-no-such-program"}), LauncherError);
-  EXPECT_THROW(run_process({}), LauncherError);
+  EXPECT_THROW(run_process({"/nonexistent/trellis-no-such-program"}), Error);
+  EXPECT_THROW(run_process({}), Error);
 }
 
 TEST(ProcessRunner, KilledBySignal) {
@@ -140,19 +140,19 @@ TEST_F(FakeSlurmCommands, UrlFromTheEnvironmentWins) {
   EXPECT_EQ(read("sbatch.args").find("node0"), std::string::npos);
 }
 
-TEST_F(FakeSlurmCommands, SubmitErrorsAreLauncherErrors) {
+TEST_F(FakeSlurmCommands, SubmitErrorsAreErrors) {
   script("sbatch", "echo 'sbatch: error: invalid partition specified: debug' >&2; exit 1\n");
   SlurmCommandClient client(options_);
   try {
     client.submit({"tiny", ""});
-    FAIL() << "expected a LauncherError";
-  } catch (const LauncherError& e) {
+    FAIL() << "expected a Error";
+  } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("invalid partition"), std::string::npos) << e.what();
     EXPECT_EQ(std::string(e.what()).find("worker.token"), std::string::npos) << e.what();
   }
   script("sbatch", "echo 'Submitted batch job 12'\n");  // not --parsable output
-  EXPECT_THROW(client.submit({"tiny", ""}), LauncherError);
-  EXPECT_THROW(client.submit({"a,b", ""}), LauncherError);  // would split --export
+  EXPECT_THROW(client.submit({"tiny", ""}), Error);
+  EXPECT_THROW(client.submit({"a,b", ""}), Error);  // would split --export
 }
 
 TEST_F(FakeSlurmCommands, StatesParsesSqueue) {
@@ -172,23 +172,23 @@ TEST_F(FakeSlurmCommands, SqueueInvalidJobIdMeansAllEnded) {
   SlurmCommandClient client(options_);
   EXPECT_TRUE(client.states({"4242"}).empty());
   script("squeue", "echo 'slurm_load_jobs error: Unable to contact slurm controller' >&2; exit 1\n");
-  EXPECT_THROW(client.states({"4242"}), LauncherError);
+  EXPECT_THROW(client.states({"4242"}), Error);
 }
 
 TEST_F(FakeSlurmCommands, CancelRunsScancel) {
   SlurmCommandClient client(options_);
   client.cancel("4242");
   EXPECT_EQ(read("scancel.args"), "4242\n");
-  EXPECT_THROW(client.cancel("42; rm -rf /"), LauncherError);
+  EXPECT_THROW(client.cancel("42; rm -rf /"), Error);
   script("scancel", "exit 1\n");
-  EXPECT_THROW(client.cancel("4242"), LauncherError);
+  EXPECT_THROW(client.cancel("4242"), Error);
 }
 
 TEST_F(FakeSlurmCommands, SqueueTimeoutIsAnError) {
   script("squeue", "sleep 30\n");
   options_.timeout = 200ms;
   SlurmCommandClient client(options_);
-  EXPECT_THROW(client.states({"4242"}), LauncherError);
+  EXPECT_THROW(client.states({"4242"}), Error);
 }
 
 TEST(LaunchStateOf, MapsSlurmStates) {

@@ -6,8 +6,8 @@
 #include <set>
 #include <thread>
 
-#include "coordinator/store/store_error.h"
-#include "store_test_util.h"
+#include "common/error.h"
+#include "tests/unit/coordinator/store/store_test_util.h"
 
 namespace trellis {
 namespace {
@@ -47,12 +47,12 @@ class JobStoreTest : public ::testing::Test {
     return *lease;
   }
 
-  void expect_error(StoreErrorKind kind, const std::function<void()>& f) {
+  void expect_error(ErrorCode kind, const std::function<void()>& f) {
     try {
       f();
-      ADD_FAILURE() << "expected a StoreError " << to_string(kind);
-    } catch (const StoreError& e) {
-      EXPECT_EQ(e.kind(), kind) << e.what();
+      ADD_FAILURE() << "expected a Error " << to_string(kind);
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), kind) << e.what();
     }
   }
 
@@ -96,24 +96,24 @@ TYPED_TEST(JobStoreTest, SubmitStoresAQueuedJob) {
 TYPED_TEST(JobStoreTest, SubmitRejectsBadRequests) {
   auto r = make_request();
   r.backbone_sha256.clear();
-  this->expect_error(StoreErrorKind::invalid, [&] { this->store_->submit(r); });
+  this->expect_error(ErrorCode::invalid, [&] { this->store_->submit(r); });
   r = make_request();
   r.max_attempts = 0;
-  this->expect_error(StoreErrorKind::invalid, [&] { this->store_->submit(r); });
+  this->expect_error(ErrorCode::invalid, [&] { this->store_->submit(r); });
   r = make_request();
   r.spec.train.batch_size = 0;
-  this->expect_error(StoreErrorKind::invalid, [&] { this->store_->submit(r); });
+  this->expect_error(ErrorCode::invalid, [&] { this->store_->submit(r); });
   EXPECT_TRUE(this->store_->list({}).empty());
 }
 
 TYPED_TEST(JobStoreTest, UnknownJobIsNotFound) {
   auto& s = *this->store_;
-  this->expect_error(StoreErrorKind::not_found, [&] { s.get("j-nope"); });
-  this->expect_error(StoreErrorKind::not_found, [&] { s.cancel("j-nope"); });
-  this->expect_error(StoreErrorKind::not_found, [&] { s.events("j-nope", 0, 10); });
-  this->expect_error(StoreErrorKind::not_found, [&] { s.queue_position("j-nope"); });
-  this->expect_error(StoreErrorKind::not_found, [&] { s.heartbeat("j-nope", "l-x", 0, 0, nullptr); });
-  this->expect_error(StoreErrorKind::not_found, [&] { s.lease("no-group", 1s); });
+  this->expect_error(ErrorCode::not_found, [&] { s.get("j-nope"); });
+  this->expect_error(ErrorCode::not_found, [&] { s.cancel("j-nope"); });
+  this->expect_error(ErrorCode::not_found, [&] { s.events("j-nope", 0, 10); });
+  this->expect_error(ErrorCode::not_found, [&] { s.queue_position("j-nope"); });
+  this->expect_error(ErrorCode::not_found, [&] { s.heartbeat("j-nope", "l-x", 0, 0, nullptr); });
+  this->expect_error(ErrorCode::not_found, [&] { s.lease("no-group", 1s); });
 }
 
 TYPED_TEST(JobStoreTest, IdempotencyKeyReturnsTheSameJob) {
@@ -126,7 +126,7 @@ TYPED_TEST(JobStoreTest, IdempotencyKeyReturnsTheSameJob) {
   EXPECT_EQ(first.job.id, second.job.id);
   EXPECT_EQ(this->store_->list({}).size(), 1u);
   r.priority = 9;  // same key, another request
-  this->expect_error(StoreErrorKind::conflict, [&] { this->store_->submit(r); });
+  this->expect_error(ErrorCode::conflict, [&] { this->store_->submit(r); });
   r = make_request();
   r.idempotency_key = "key-2";
   EXPECT_NE(this->store_->submit(r).job.id, first.job.id);
@@ -165,11 +165,11 @@ TYPED_TEST(JobStoreTest, TerminalStatesAreFinal) {
   auto& s = *this->store_;
   Lease l = this->submit_and_lease();
   s.complete(l.job.id, l.lease_id, "sst2@1");
-  this->expect_error(StoreErrorKind::conflict, [&] { s.heartbeat(l.job.id, l.lease_id, 1, 1, nullptr); });
-  this->expect_error(StoreErrorKind::conflict, [&] { s.complete(l.job.id, l.lease_id, "sst2@2"); });
-  this->expect_error(StoreErrorKind::conflict, [&] { s.fail(l.job.id, l.lease_id, {"x", "y"}, true); });
-  this->expect_error(StoreErrorKind::conflict, [&] { s.cancelled(l.job.id, l.lease_id); });
-  this->expect_error(StoreErrorKind::conflict, [&] { s.cancel(l.job.id); });
+  this->expect_error(ErrorCode::conflict, [&] { s.heartbeat(l.job.id, l.lease_id, 1, 1, nullptr); });
+  this->expect_error(ErrorCode::conflict, [&] { s.complete(l.job.id, l.lease_id, "sst2@2"); });
+  this->expect_error(ErrorCode::conflict, [&] { s.fail(l.job.id, l.lease_id, {"x", "y"}, true); });
+  this->expect_error(ErrorCode::conflict, [&] { s.cancelled(l.job.id, l.lease_id); });
+  this->expect_error(ErrorCode::conflict, [&] { s.cancel(l.job.id); });
   EXPECT_FALSE(s.lease("g1", 1s).has_value());  // not re-leased
   EXPECT_EQ(s.get(l.job.id).state, JobState::succeeded);
 }
@@ -177,18 +177,18 @@ TYPED_TEST(JobStoreTest, TerminalStatesAreFinal) {
 TYPED_TEST(JobStoreTest, WorkerCallsOnAQueuedJobAreConflicts) {
   auto& s = *this->store_;
   auto id = s.submit(make_request()).job.id;
-  this->expect_error(StoreErrorKind::conflict, [&] { s.heartbeat(id, "l-x", 1, 1, nullptr); });
-  this->expect_error(StoreErrorKind::conflict, [&] { s.complete(id, "l-x", "a@1"); });
-  this->expect_error(StoreErrorKind::conflict, [&] { s.fail(id, "l-x", {"x", "y"}, true); });
-  this->expect_error(StoreErrorKind::conflict, [&] { s.cancelled(id, "l-x"); });
+  this->expect_error(ErrorCode::conflict, [&] { s.heartbeat(id, "l-x", 1, 1, nullptr); });
+  this->expect_error(ErrorCode::conflict, [&] { s.complete(id, "l-x", "a@1"); });
+  this->expect_error(ErrorCode::conflict, [&] { s.fail(id, "l-x", {"x", "y"}, true); });
+  this->expect_error(ErrorCode::conflict, [&] { s.cancelled(id, "l-x"); });
   EXPECT_EQ(s.get(id).state, JobState::queued);
 }
 
 TYPED_TEST(JobStoreTest, WrongLeaseIdIsAConflict) {
   auto& s = *this->store_;
   Lease l = this->submit_and_lease();
-  this->expect_error(StoreErrorKind::conflict, [&] { s.heartbeat(l.job.id, "l-other", 1, 1, nullptr); });
-  this->expect_error(StoreErrorKind::conflict, [&] { s.complete(l.job.id, "l-other", "a@1"); });
+  this->expect_error(ErrorCode::conflict, [&] { s.heartbeat(l.job.id, "l-other", 1, 1, nullptr); });
+  this->expect_error(ErrorCode::conflict, [&] { s.complete(l.job.id, "l-other", "a@1"); });
   EXPECT_EQ(s.get(l.job.id).state, JobState::leased);
 }
 
@@ -342,14 +342,14 @@ TYPED_TEST(JobStoreTest, StaleLeaseIsRefusedAfterExpiryAndRelease) {
   Lease old = this->submit_and_lease(make_request(), 1s);
   this->clock_.advance(1s);
   // Expired but not yet swept: refused already.
-  this->expect_error(StoreErrorKind::conflict, [&] { s.heartbeat(old.job.id, old.lease_id, 1, 1, nullptr); });
+  this->expect_error(ErrorCode::conflict, [&] { s.heartbeat(old.job.id, old.lease_id, 1, 1, nullptr); });
   s.expire_leases(this->clock_.now());
   auto fresh = s.lease("g1", 10s);
   ASSERT_TRUE(fresh);
   EXPECT_EQ(fresh->job.id, old.job.id);
-  this->expect_error(StoreErrorKind::conflict, [&] { s.heartbeat(old.job.id, old.lease_id, 1, 1, nullptr); });
-  this->expect_error(StoreErrorKind::conflict, [&] { s.complete(old.job.id, old.lease_id, "a@1"); });
-  this->expect_error(StoreErrorKind::conflict, [&] { s.fail(old.job.id, old.lease_id, {"x", "y"}, false); });
+  this->expect_error(ErrorCode::conflict, [&] { s.heartbeat(old.job.id, old.lease_id, 1, 1, nullptr); });
+  this->expect_error(ErrorCode::conflict, [&] { s.complete(old.job.id, old.lease_id, "a@1"); });
+  this->expect_error(ErrorCode::conflict, [&] { s.fail(old.job.id, old.lease_id, {"x", "y"}, false); });
   EXPECT_EQ(s.heartbeat(fresh->job.id, fresh->lease_id, 1, 1, nullptr), HeartbeatReply::proceed);
   EXPECT_EQ(s.complete(fresh->job.id, fresh->lease_id, "sst2@1").state, JobState::succeeded);
 }
@@ -361,14 +361,14 @@ TYPED_TEST(JobStoreTest, CancelQueuedIsImmediate) {
   EXPECT_EQ(j.state, JobState::cancelled);
   EXPECT_TRUE(j.finished_at.has_value());
   EXPECT_FALSE(s.lease("g1", 1s).has_value());
-  this->expect_error(StoreErrorKind::conflict, [&] { s.cancel(id); });
+  this->expect_error(ErrorCode::conflict, [&] { s.cancel(id); });
 }
 
 TYPED_TEST(JobStoreTest, CancelRunningGoesThroughHeartbeat) {
   auto& s = *this->store_;
   Lease l = this->submit_and_lease();
   s.heartbeat(l.job.id, l.lease_id, 1, 10, nullptr);
-  this->expect_error(StoreErrorKind::conflict, [&] { s.cancelled(l.job.id, l.lease_id); });  // not asked
+  this->expect_error(ErrorCode::conflict, [&] { s.cancelled(l.job.id, l.lease_id); });  // not asked
   Job j = s.cancel(l.job.id);
   EXPECT_EQ(j.state, JobState::running);
   EXPECT_TRUE(j.cancel_requested);
@@ -379,7 +379,7 @@ TYPED_TEST(JobStoreTest, CancelRunningGoesThroughHeartbeat) {
   j = s.cancelled(l.job.id, l.lease_id);
   EXPECT_EQ(j.state, JobState::cancelled);
   EXPECT_TRUE(j.artifact_ref.empty());
-  this->expect_error(StoreErrorKind::conflict, [&] { s.cancel(l.job.id); });
+  this->expect_error(ErrorCode::conflict, [&] { s.cancel(l.job.id); });
 }
 
 TYPED_TEST(JobStoreTest, CancelLeasedThenFailBecomesCancelled) {
@@ -404,7 +404,7 @@ TYPED_TEST(JobStoreTest, CancelTerminalIsAConflict) {
   auto& s = *this->store_;
   Lease l = this->submit_and_lease();
   s.fail(l.job.id, l.lease_id, {"x", "y"}, false);
-  this->expect_error(StoreErrorKind::conflict, [&] { s.cancel(l.job.id); });
+  this->expect_error(ErrorCode::conflict, [&] { s.cancel(l.job.id); });
 }
 
 TYPED_TEST(JobStoreTest, EventsAreSequencedAndPaged) {
@@ -435,8 +435,8 @@ TYPED_TEST(JobStoreTest, EventsAreSequencedAndPaged) {
   EXPECT_EQ(page[0].seq, 6);
   EXPECT_EQ(page[2].seq, 8);
   EXPECT_TRUE(s.events(l.job.id, 14, 10).empty());
-  this->expect_error(StoreErrorKind::invalid, [&] { s.events(l.job.id, 0, 0); });
-  this->expect_error(StoreErrorKind::invalid, [&] { s.heartbeat(l.job.id, l.lease_id, 1, 1, nlohmann::json::array()); });
+  this->expect_error(ErrorCode::invalid, [&] { s.events(l.job.id, 0, 0); });
+  this->expect_error(ErrorCode::invalid, [&] { s.heartbeat(l.job.id, l.lease_id, 1, 1, nlohmann::json::array()); });
 }
 
 TYPED_TEST(JobStoreTest, ListFiltersAndPages) {
@@ -461,10 +461,10 @@ TYPED_TEST(JobStoreTest, ListFiltersAndPages) {
   ASSERT_EQ(p2.size(), 2u);
   EXPECT_EQ(p2[0].id, ids[2]);
   page.after = "j-unknown";
-  this->expect_error(StoreErrorKind::invalid, [&] { s.list(page); });
+  this->expect_error(ErrorCode::invalid, [&] { s.list(page); });
   ListQuery bad;
   bad.limit = 0;
-  this->expect_error(StoreErrorKind::invalid, [&] { s.list(bad); });
+  this->expect_error(ErrorCode::invalid, [&] { s.list(bad); });
 }
 
 TYPED_TEST(JobStoreTest, GroupsAreRegisteredAndSeen) {
@@ -482,8 +482,8 @@ TYPED_TEST(JobStoreTest, GroupsAreRegisteredAndSeen) {
   EXPECT_EQ(g.host, "host-1");
   Group bad = make_group("g3");
   bad.world_size = 0;
-  this->expect_error(StoreErrorKind::invalid, [&] { s.register_group(bad); });
-  this->expect_error(StoreErrorKind::not_found, [&] { s.get_group("nope"); });
+  this->expect_error(ErrorCode::invalid, [&] { s.register_group(bad); });
+  this->expect_error(ErrorCode::not_found, [&] { s.get_group("nope"); });
 }
 
 TYPED_TEST(JobStoreTest, GroupKeepsItsSlurmJobId) {
@@ -495,7 +495,7 @@ TYPED_TEST(JobStoreTest, GroupKeepsItsSlurmJobId) {
   EXPECT_FALSE(s.get_group("g2").ended_at);
   EXPECT_EQ(s.get_group("g1").slurm_job_id, "");
   g.slurm_job_id = std::string(65, '1');
-  this->expect_error(StoreErrorKind::invalid, [&] { s.register_group(g); });
+  this->expect_error(ErrorCode::invalid, [&] { s.register_group(g); });
 }
 
 TYPED_TEST(JobStoreTest, ReleaseGroupRequeuesItsLeasesAtOnce) {
@@ -523,20 +523,20 @@ TYPED_TEST(JobStoreTest, ReleaseGroupRequeuesItsLeasesAtOnce) {
   EXPECT_EQ(err->payload.at("code"), "group_ended");
   EXPECT_EQ(events.back().payload.at("reason"), "group_ended");
   // The old lease is gone; the other group's lease is untouched.
-  this->expect_error(StoreErrorKind::conflict, [&] { s.heartbeat(mine.job.id, mine.lease_id, 4, 10, nullptr); });
+  this->expect_error(ErrorCode::conflict, [&] { s.heartbeat(mine.job.id, mine.lease_id, 4, 10, nullptr); });
   EXPECT_EQ(s.get(other_id).state, JobState::leased);
   EXPECT_EQ(s.get(queued_id).state, JobState::queued);
   // The group is ended: it cannot lease until it registers again; releasing again is a no-op.
   EXPECT_EQ(s.get_group("g1").ended_at, to_millis(this->clock_.now()));
-  this->expect_error(StoreErrorKind::not_found, [&] { s.lease("g1", 10s); });
+  this->expect_error(ErrorCode::not_found, [&] { s.lease("g1", 10s); });
   EXPECT_TRUE(s.release_group("g1", error).empty());
   s.register_group(make_group("g1"));
   EXPECT_FALSE(s.get_group("g1").ended_at);
   auto again = s.lease("g1", 10s);
   ASSERT_TRUE(again);
   EXPECT_EQ(again->job.id, mine.job.id);  // first in the queue again
-  this->expect_error(StoreErrorKind::not_found, [&] { s.release_group("nope", error); });
-  this->expect_error(StoreErrorKind::invalid, [&] { s.release_group("g1", JobError{"", "x"}); });
+  this->expect_error(ErrorCode::not_found, [&] { s.release_group("nope", error); });
+  this->expect_error(ErrorCode::invalid, [&] { s.release_group("g1", JobError{"", "x"}); });
 }
 
 TYPED_TEST(JobStoreTest, ReleaseGroupFollowsTheExpiryRules) {
@@ -571,7 +571,7 @@ TYPED_TEST(JobStoreTest, LaunchedJobsAreRecorded) {
   EXPECT_EQ(s.launched_jobs(true), (std::vector<LaunchedJob>{a, b}));
   LaunchedJob bad = a;
   bad.slurm_job_id = "";
-  this->expect_error(StoreErrorKind::invalid, [&] { s.record_launch(bad); });
+  this->expect_error(ErrorCode::invalid, [&] { s.record_launch(bad); });
 }
 
 TYPED_TEST(JobStoreTest, LauncherSnapshotCountsQueuesGroupsAndLeases) {
@@ -632,8 +632,8 @@ TYPED_TEST(JobStoreTest, ConcurrentSubmitsAreGroupCommittedCorrectly) {
         if (i % 5 == 0) r.spec.task = "shared";
         try {
           ids[t].push_back(this->store_->submit(r).job.id);
-        } catch (const StoreError& e) {
-          (e.kind() == StoreErrorKind::invalid ? invalid : conflicts)++;
+        } catch (const Error& e) {
+          (e.code() == ErrorCode::invalid ? invalid : conflicts)++;
         }
       }
     });

@@ -9,9 +9,9 @@
 
 #include <gtest/gtest.h>
 
-#include "coordinator/store/store_error.h"
+#include "common/error.h"
 #include "coordinator/store/sqlite_db.h"
-#include "store_test_util.h"
+#include "tests/unit/coordinator/store/store_test_util.h"
 
 namespace trellis {
 namespace {
@@ -113,8 +113,8 @@ TEST(SqliteDurability, UnknownSchemaVersionIsRefused) {
   try {
     SqliteJobStore s(path, clock);
     FAIL() << "expected an io error";
-  } catch (const StoreError& e) {
-    EXPECT_EQ(e.kind(), StoreErrorKind::io);
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::io);
     EXPECT_NE(std::string(e.what()).find("99"), std::string::npos) << e.what();
   }
 }

@@ -3,8 +3,8 @@
 #include <gtest/gtest.h>
 
 #include "coordinator/store/sqlite_db.h"
-#include "coordinator/store/store_error.h"
-#include "store_test_util.h"
+#include "common/error.h"
+#include "tests/unit/coordinator/store/store_test_util.h"
 
 namespace trellis {
 namespace {
