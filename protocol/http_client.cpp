@@ -23,7 +23,7 @@ HttpClient::HttpClient(ClientOptions options) : options_(std::move(options)) {
   const std::string& url = options_.server;
   constexpr std::string_view kScheme = "http://";
   if (url.compare(0, kScheme.size(), kScheme) != 0)
-    throw Error("server URL '" + url + "': expected http://HOST:PORT");
+    throw Error(ErrorCode::invalid, "server URL '" + url + "': expected http://HOST:PORT");
   std::string rest = url.substr(kScheme.size());
   const size_t slash = rest.find('/');
   if (slash != std::string::npos) {
@@ -40,7 +40,7 @@ HttpClient::HttpClient(ClientOptions options) : options_(std::move(options)) {
     port_ = rest.substr(colon + 1);
   }
   if (host_.size() > 2 && host_.front() == '[' && host_.back() == ']') host_ = host_.substr(1, host_.size() - 2);
-  if (host_.empty() || port_.empty()) throw Error("server URL '" + url + "': expected http://HOST:PORT");
+  if (host_.empty() || port_.empty()) throw Error(ErrorCode::invalid, "server URL '" + url + "': expected http://HOST:PORT");
 }
 
 namespace {
@@ -102,10 +102,10 @@ struct Exchange {
       });
     });
     ioc.run();
-    if (result == beast::error::timeout) throw Error(where + ": timed out (" + step + ")");
+    if (result == beast::error::timeout) throw Error(ErrorCode::unavailable, where + ": timed out (" + step + ")");
     if (result == bhttp::error::partial_message || result == net::error::eof)
-      throw Error(where + ": the connection closed before the whole response arrived (truncated)");
-    if (result) throw Error(where + ": cannot " + step + ": " + result.message());
+      throw Error(ErrorCode::unavailable, where + ": the connection closed before the whole response arrived (truncated)");
+    if (result) throw Error(ErrorCode::unavailable, where + ": cannot " + step + ": " + result.message());
     beast::error_code ec;
     stream.socket().shutdown(tcp::socket::shutdown_both, ec);
     return reply;
@@ -155,7 +155,7 @@ ClientReply HttpClient::get_to_file(const std::string& target, const std::filesy
     parser->body_limit(options_.max_body_bytes);
     beast::error_code ec;
     parser->get().body().open(file.c_str(), beast::file_mode::write, ec);
-    if (ec) throw Error("cannot write " + file.string() + ": " + ec.message());
+    if (ec) throw Error(ErrorCode::io, "cannot write " + file.string() + ": " + ec.message());
     stream.expires_after(options_.timeout);
     bhttp::async_read(stream, buffer, *parser, [parser, &result](beast::error_code ec, std::size_t) {
       if (ec) result = ec;

@@ -53,13 +53,13 @@ VersionRecord read_version(const RegistryLayout& layout, const std::string& task
   try {
     // Only files of the version itself: a symlink could lead out of the root.
     if (fs::symlink_status(r.dir / kManifestFile, ec).type() != fs::file_type::regular)
-      throw Error((r.dir / kManifestFile).string() + ": missing or not a regular file");
+      throw Error(ErrorCode::broken, (r.dir / kManifestFile).string() + ": missing or not a regular file");
     ArtifactManifest m = ArtifactManifest::from_json(read_json_file(r.dir / kManifestFile),
                                                      (r.dir / kManifestFile).string());
     if (m.task != task)
-      throw Error((r.dir / kManifestFile).string() + ": names task '" + m.task + "', not '" + task + "'");
+      throw Error(ErrorCode::broken, (r.dir / kManifestFile).string() + ": names task '" + m.task + "', not '" + task + "'");
     if (m.version != version)
-      throw Error((r.dir / kManifestFile).string() + ": names version " +
+      throw Error(ErrorCode::broken, (r.dir / kManifestFile).string() + ": names version " +
                   (m.version ? std::to_string(*m.version) : std::string("(none)")) + ", not " + std::to_string(version));
     r.manifest = std::move(m);
   } catch (const std::exception& e) {

@@ -203,11 +203,11 @@ void add_adapter_routes(http::Router& router, ArtifactRegistry& registry) {
                  check_alias_name(alias);
                  const nlohmann::json body = parse_json_text(req.body(), "request body");
                  if (!body.is_object() || !body.contains("version"))
-                   throw Error("request body: expected {\"version\": N}");
+                   throw Error(ErrorCode::invalid, "request body: expected {\"version\": N}");
                  for (const auto& [key, _] : body.items())
-                   if (key != "version") throw Error("request body: unknown field '" + key + "'");
+                   if (key != "version") throw Error(ErrorCode::invalid, "request body: unknown field '" + key + "'");
                  if (!body["version"].is_number_integer())
-                   throw Error("request body: \"version\" must be an integer");
+                   throw Error(ErrorCode::invalid, "request body: \"version\" must be an integer");
                  const int64_t version = body["version"].get<int64_t>();
                  check_version_number(version);
                  registry.set_alias(task, alias, version);
@@ -228,10 +228,10 @@ void add_adapter_routes(http::Router& router, ArtifactRegistry& registry) {
                  if (auto it = ctx.query.find("reason"); it != ctx.query.end()) reason = it->second;
                  if (!req.body().empty()) {
                    const nlohmann::json body = parse_json_text(req.body(), "request body");
-                   if (!body.is_object()) throw Error("request body: expected {\"reason\": \"...\"}");
+                   if (!body.is_object()) throw Error(ErrorCode::invalid, "request body: expected {\"reason\": \"...\"}");
                    for (const auto& [key, value] : body.items()) {
-                     if (key != "reason") throw Error("request body: unknown field '" + key + "'");
-                     if (!value.is_string()) throw Error("request body: \"reason\" must be a string");
+                     if (key != "reason") throw Error(ErrorCode::invalid, "request body: unknown field '" + key + "'");
+                     if (!value.is_string()) throw Error(ErrorCode::invalid, "request body: \"reason\" must be a string");
                      reason = value.get<std::string>();
                    }
                  }

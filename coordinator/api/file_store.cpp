@@ -18,7 +18,7 @@ namespace fs = std::filesystem;
 FileStore::FileStore(fs::path root) : root_(std::move(root)) {
   std::error_code ec;
   fs::create_directories(root_ / ".incoming", ec);
-  if (ec) throw Error("cannot create the file store " + root_.string() + ": " + ec.message());
+  if (ec) throw Error(ErrorCode::io, "cannot create the file store " + root_.string() + ": " + ec.message());
 }
 
 bool FileStore::valid_id(const std::string& id) { return is_sha256_hex(id); }
@@ -121,7 +121,7 @@ RemoveResult FileStore::remove(const std::string& id, Clock::time_point unused_s
   if (!fs::is_regular_file(p, ec)) return RemoveResult::not_found;
   if (pins_.count(id) || fs::last_write_time(p, ec) >= unused_since) return RemoveResult::pinned;
   if (fs::remove(p, ec)) return RemoveResult::removed;
-  if (ec) throw Error("cannot remove " + p.string() + ": " + ec.message());
+  if (ec) throw Error(ErrorCode::io, "cannot remove " + p.string() + ": " + ec.message());
   return RemoveResult::not_found;
 }
 
@@ -139,12 +139,12 @@ StoredFile FileStore::put(std::string_view bytes) {
   const fs::path temp = root_ / ".incoming" / (stored.id + "." + unique_name());
   write_file_durably(temp, bytes);
   fs::create_directories(final_path.parent_path(), ec);
-  if (ec) throw Error("cannot create " + final_path.parent_path().string() + ": " + ec.message());
+  if (ec) throw Error(ErrorCode::io, "cannot create " + final_path.parent_path().string() + ": " + ec.message());
   // Same id, same bytes: replacing a concurrent writer's identical file is harmless.
   if (std::rename(temp.c_str(), final_path.c_str()) != 0) {
     const std::string reason = std::strerror(errno);
     fs::remove(temp, ec);
-    throw Error("cannot store " + final_path.string() + ": " + reason);
+    throw Error(ErrorCode::io, "cannot store " + final_path.string() + ": " + reason);
   }
   fsync_dir(final_path.parent_path());
   stored.created = true;

@@ -30,23 +30,23 @@ TokenStore TokenStore::from_file(const std::filesystem::path& path) {
 
 TokenStore TokenStore::from_json(const nlohmann::json& json, const std::string& origin) {
   if (!json.is_object() || !json.contains("tokens") || !json["tokens"].is_array())
-    throw Error(origin + ": expected {\"tokens\": [{\"token\": ..., \"role\": ...}, ...]}");
+    throw Error(ErrorCode::invalid, origin + ": expected {\"tokens\": [{\"token\": ..., \"role\": ...}, ...]}");
   TokenStore store;
   size_t i = 0;
   for (const auto& entry : json["tokens"]) {
     const std::string where = origin + ": tokens[" + std::to_string(i++) + "]";
     if (!entry.is_object() || !entry.contains("token") || !entry["token"].is_string() || !entry.contains("role") ||
         !entry["role"].is_string())
-      throw Error(where + ": needs a string \"token\" and a string \"role\"");
+      throw Error(ErrorCode::invalid, where + ": needs a string \"token\" and a string \"role\"");
     for (const auto& [key, _] : entry.items())
-      if (key != "token" && key != "role") throw Error(where + ": unknown field '" + key + "'");
+      if (key != "token" && key != "role") throw Error(ErrorCode::invalid, where + ": unknown field '" + key + "'");
     const std::string token = entry["token"].get<std::string>();
-    if (token.size() < 16) throw Error(where + ".token: shorter than 16 characters");
+    if (token.size() < 16) throw Error(ErrorCode::invalid, where + ".token: shorter than 16 characters");
     for (char c : token)
-      if (c <= ' ' || c > '~') throw Error(where + ".token: only printable ASCII without spaces");
+      if (c <= ' ' || c > '~') throw Error(ErrorCode::invalid, where + ".token: only printable ASCII without spaces");
     const auto role = parse_role(entry["role"].get<std::string>());
-    if (!role) throw Error(where + ".role: expected user, worker or admin");
-    if (store.role_of(token)) throw Error(where + ": the same token appears twice");
+    if (!role) throw Error(ErrorCode::invalid, where + ".role: expected user, worker or admin");
+    if (store.role_of(token)) throw Error(ErrorCode::invalid, where + ": the same token appears twice");
     store.add(token, *role);
   }
   return store;

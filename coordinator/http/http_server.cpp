@@ -158,14 +158,14 @@ HttpServer::HttpServer(net::io_context& ioc, ServerOptions options, const Router
     : ioc_(ioc), options_(std::move(options)), router_(router), acceptor_(net::make_strand(ioc)) {
   beast::error_code ec;
   const auto address = net::ip::make_address(options_.address, ec);
-  if (ec) throw Error("--listen: bad address '" + options_.address + "': " + ec.message());
+  if (ec) throw Error(ErrorCode::invalid, "--listen: bad address '" + options_.address + "': " + ec.message());
   const tcp::endpoint endpoint{address, options_.port};
   const std::string where = options_.address + ":" + std::to_string(options_.port);
   acceptor_.open(endpoint.protocol(), ec);
   if (!ec) acceptor_.set_option(net::socket_base::reuse_address(true), ec);
   if (!ec) acceptor_.bind(endpoint, ec);
   if (!ec) acceptor_.listen(net::socket_base::max_listen_connections, ec);
-  if (ec) throw Error("cannot listen on " + where + ": " + ec.message());
+  if (ec) throw Error(ErrorCode::unavailable, "cannot listen on " + where + ": " + ec.message());
   endpoint_ = acceptor_.local_endpoint();
 }
 
