@@ -15,7 +15,9 @@ DEB_PACKAGES=(build-essential cmake ninja-build ccache pkg-config git
   libopenmpi-dev openmpi-bin libboost-dev libcereal-dev libsqlite3-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev libutf8proc-dev libcli11-dev nlohmann-json3-dev
   python3-venv python3-pip procps
-  slurm-wlm munge libpmix-dev)
+  slurm-wlm munge libpmix-dev
+  clang-format clang-tidy)
+# clang-format + clang-tidy (14 on Debian 12): cluster/check_style.sh and cluster/check_tidy.sh.
 # slurm-wlm + munge: worker groups as Slurm jobs (cluster/slurm/); srun --mpi=pmix loads
 # pmix2/lib/libpmix.so, which only libpmix-dev provides (check with `srun --mpi=list`).
 # cluster/slurm/local_slurm.sh runs a private Slurm (own munge key, socket, ports), apart from the
