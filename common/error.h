@@ -1,8 +1,8 @@
 #pragma once
 // Trellis' single exception type for bad input and failed operations, with a code that says
 // which kind of failure it is. Every library throws it (never a type of its own); the
-// coordinator maps the code to one HTTP status (coordinator/http/error_status.h), the executables
-// print the message and exit non-zero.
+// coordinator maps the code to one HTTP status (http::error_response, coordinator/http/
+// json_response.h); the executables print the message and exit non-zero.
 // Contract: the message names the file, field or line at fault and reads as a complete sentence
 // for the user. An Error built without a code is `internal`: a failure no layer classified
 // (a boundary that knows better, like the registry's or the store's, re-codes it).
@@ -33,8 +33,5 @@ class Error : public std::runtime_error {
  private:
   ErrorCode code_;
 };
-
-// Whether trying the same thing again later may succeed (unavailable, io).
-inline bool is_transient(ErrorCode code) { return code == ErrorCode::unavailable || code == ErrorCode::io; }
 
 }  // namespace trellis

@@ -40,7 +40,8 @@ HttpClient::HttpClient(ClientOptions options) : options_(std::move(options)) {
     port_ = rest.substr(colon + 1);
   }
   if (host_.size() > 2 && host_.front() == '[' && host_.back() == ']') host_ = host_.substr(1, host_.size() - 2);
-  if (host_.empty() || port_.empty()) throw Error(ErrorCode::invalid, "server URL '" + url + "': expected http://HOST:PORT");
+  if (host_.empty() || port_.empty())
+    throw Error(ErrorCode::invalid, "server URL '" + url + "': expected http://HOST:PORT");
 }
 
 namespace {
@@ -104,7 +105,8 @@ struct Exchange {
     ioc.run();
     if (result == beast::error::timeout) throw Error(ErrorCode::unavailable, where + ": timed out (" + step + ")");
     if (result == bhttp::error::partial_message || result == net::error::eof)
-      throw Error(ErrorCode::unavailable, where + ": the connection closed before the whole response arrived (truncated)");
+      throw Error(ErrorCode::unavailable,
+                  where + ": the connection closed before the whole response arrived (truncated)");
     if (result) throw Error(ErrorCode::unavailable, where + ": cannot " + step + ": " + result.message());
     beast::error_code ec;
     stream.socket().shutdown(tcp::socket::shutdown_both, ec);

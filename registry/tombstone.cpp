@@ -42,7 +42,8 @@ void write_tombstone(const fs::path& version_dir, const Tombstone& tombstone) {
   if (::rename(tmp.c_str(), final_path.c_str()) != 0) {
     const int err = errno;
     ::unlink(tmp.c_str());
-    throw Error(ErrorCode::io, "cannot rename '" + tmp.string() + "' to '" + final_path.string() + "': " + std::strerror(err));
+    throw Error(ErrorCode::io,
+                "cannot rename '" + tmp.string() + "' to '" + final_path.string() + "': " + std::strerror(err));
   }
   fsync_dir(version_dir);
 }

@@ -57,7 +57,8 @@ VersionRecord read_version(const RegistryLayout& layout, const std::string& task
     ArtifactManifest m = ArtifactManifest::from_json(read_json_file(r.dir / kManifestFile),
                                                      (r.dir / kManifestFile).string());
     if (m.task != task)
-      throw Error(ErrorCode::broken, (r.dir / kManifestFile).string() + ": names task '" + m.task + "', not '" + task + "'");
+      throw Error(ErrorCode::broken,
+                  (r.dir / kManifestFile).string() + ": names task '" + m.task + "', not '" + task + "'");
     if (m.version != version)
       throw Error(ErrorCode::broken, (r.dir / kManifestFile).string() + ": names version " +
                   (m.version ? std::to_string(*m.version) : std::string("(none)")) + ", not " + std::to_string(version));

@@ -62,8 +62,8 @@ class CoordinatorClient {
                     const std::string& message, bool retryable);
   ReportStatus cancelled(const std::string& job_id, const std::string& lease_id);
   // GET /v1/files/{sha256} into `file` (verified: written to a temporary file beside it, checked,
-  // then renamed). Throws trellis::Error: transient (is_transient) when a retry may succeed, else invalid,
-  // not_found or broken (the downloaded bytes have another sha256).
+  // then renamed). Throws trellis::Error: invalid (not a sha256), not_found (no such file), broken
+  // (the downloaded bytes have another sha256): retrying cannot help; io or unavailable otherwise.
   void download_file(const std::string& sha256, const std::filesystem::path& file);
 
   const std::string& server() const { return options_.server; }

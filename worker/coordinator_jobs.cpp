@@ -69,7 +69,8 @@ LeasedJob prepare_leased_job(const nlohmann::json& job_object, CoordinatorClient
     // "file:<sha256>[.<ext>]": the extension, when given, names the format.
     const auto parsed = parse_data_reference(ref);
     if (!parsed)
-      throw Error(ErrorCode::invalid, std::string("data.") + field + ": '" + ref + "' is not a file id (file:<sha256>[.ext])");
+      throw Error(ErrorCode::invalid,
+                  std::string("data.") + field + ": '" + ref + "' is not a file id (file:<sha256>[.ext])");
     const std::string& sha = parsed->id;
     const std::string& ext = parsed->extension;
     const auto local = cache / sha;
@@ -89,10 +90,13 @@ LeasedJob prepare_leased_job(const nlohmann::json& job_object, CoordinatorClient
   try {
     localise(job.spec.data.train, "train");
     if (job.spec.data.validation) localise(*job.spec.data.validation, "validation");
-  } catch (const Error& e) {
-    return refuse("data_unavailable", e.what(), is_transient(e.code()));
   } catch (const std::exception& e) {
-    return refuse("data_unavailable", e.what(), true);
+    // The job's own data at fault (not a file id, no such file, other bytes) is final; anything
+    // else (the coordinator or the cache disk) may pass.
+    const auto* error = dynamic_cast<const Error*>(&e);
+    const bool own_fault = error && (error->code() == ErrorCode::invalid || error->code() == ErrorCode::not_found ||
+                                     error->code() == ErrorCode::broken);
+    return refuse("data_unavailable", e.what(), !own_fault);
   }
   std::error_code ec;
   std::filesystem::create_directories(options.checkpoint_dir, ec);

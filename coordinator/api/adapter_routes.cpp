@@ -228,10 +228,12 @@ void add_adapter_routes(http::Router& router, ArtifactRegistry& registry) {
                  if (auto it = ctx.query.find("reason"); it != ctx.query.end()) reason = it->second;
                  if (!req.body().empty()) {
                    const nlohmann::json body = parse_json_text(req.body(), "request body");
-                   if (!body.is_object()) throw Error(ErrorCode::invalid, "request body: expected {\"reason\": \"...\"}");
+                   if (!body.is_object())
+                     throw Error(ErrorCode::invalid, "request body: expected {\"reason\": \"...\"}");
                    for (const auto& [key, value] : body.items()) {
                      if (key != "reason") throw Error(ErrorCode::invalid, "request body: unknown field '" + key + "'");
-                     if (!value.is_string()) throw Error(ErrorCode::invalid, "request body: \"reason\" must be a string");
+                     if (!value.is_string())
+                       throw Error(ErrorCode::invalid, "request body: \"reason\" must be a string");
                      reason = value.get<std::string>();
                    }
                  }

@@ -10,8 +10,8 @@
 //   PUT    /v1/adapters/{task}/aliases/{alias}       {"version": N}          (user, admin)
 //   DELETE /v1/adapters/{task}/{version}[?reason=]   optional {"reason": ""} (admin)
 //
-// GETs take any role. Error kinds map to: invalid 400, not_found 404, conflict 409,
-// broken 500 (code "broken": the version exists but cannot be served), io 500.
+// GETs take any role. Errors answer through http::error_response (invalid 400, not_found 404,
+// conflict 409, broken 500: the version exists but cannot be served, io 500).
 #include "coordinator/http/router.h"
 
 namespace trellis {

@@ -31,8 +31,8 @@ struct ProcessResult {
   std::string describe() const;  // "exit code 1", "killed by signal 9", "timed out after ..."
 };
 
-// argv[0] is looked up in PATH. Throws trellis::Error (unavailable) when the program cannot be started (not
-// found, not executable) or argv is empty.
+// argv[0] is looked up in PATH. Throws trellis::Error: unavailable when the program cannot be
+// started (not found, not executable), invalid when argv is empty.
 ProcessResult run_process(const std::vector<std::string>& argv, const ProcessOptions& options = {});
 
 }  // namespace trellis

@@ -83,7 +83,8 @@ std::string SlurmCommandClient::submit(const GroupSubmission& s) {
 void SlurmCommandClient::cancel(const std::string& job_id) {
   if (!valid_job_id(job_id)) throw Error(ErrorCode::invalid, "scancel: bad job id '" + job_id.substr(0, 80) + "'");
   const ProcessResult r = run({options_.scancel, job_id});
-  if (!r.ok()) throw Error(ErrorCode::unavailable, "scancel " + job_id + " failed (" + r.describe() + "): " + excerpt(r));
+  if (!r.ok())
+    throw Error(ErrorCode::unavailable, "scancel " + job_id + " failed (" + r.describe() + "): " + excerpt(r));
 }
 
 std::map<std::string, LaunchState> SlurmCommandClient::states(const std::vector<std::string>& job_ids) {

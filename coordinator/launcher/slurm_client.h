@@ -27,8 +27,8 @@ class SlurmClient {
   // Cancels a job (scancel). Throws trellis::Error (unavailable).
   virtual void cancel(const std::string& job_id) = 0;
   // The states of those of `job_ids` that Slurm still lists; a job absent from the answer has
-  // ended (or was never known). Throws trellis::Error (unavailable) when Slurm cannot be asked (the caller
-  // then knows nothing and must not conclude that anything ended).
+  // ended (or was never known). Throws trellis::Error (unavailable) when Slurm cannot be asked
+  // (the caller then knows nothing and must not conclude that anything ended).
   virtual std::map<std::string, LaunchState> states(const std::vector<std::string>& job_ids) = 0;
 };
 
