@@ -3,9 +3,12 @@
 #include <filesystem>
 #include <string>
 
+#include "common/environment.h"
+
 namespace trellis {
 
 struct CliContext {
+  Environment env;                   // the process environment, read once in main
   std::filesystem::path config_dir;  // holds backbones/<name>.json; --config-dir or TRELLIS_CONFIG_DIR
   int threads = 0;                   // intra-op threads; 0: every core of this machine
   bool quiet = false;                // no progress on stderr

@@ -4,6 +4,7 @@
 #include <map>
 
 #include "cli/commands.h"
+#include "common/environment.h"
 #include "common/error.h"
 
 int main(int argc, char** argv) {
@@ -11,17 +12,18 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", TRELLIS_VERSION);
   trellis::CliContext ctx;
-  if (const char* env = std::getenv("TRELLIS_CONFIG_DIR")) ctx.config_dir = env;
-  else ctx.config_dir = TRELLIS_DEFAULT_CONFIG_DIR;
+  ctx.env = trellis::Environment::of_process();
+  const trellis::Environment& env = ctx.env;
+  ctx.config_dir = env.get("TRELLIS_CONFIG_DIR").value_or(TRELLIS_DEFAULT_CONFIG_DIR);
   app.add_option("--config-dir", ctx.config_dir, "Directory holding backbones/<name>.json (env TRELLIS_CONFIG_DIR)");
-  if (const char* env = std::getenv("TRELLIS_REGISTRY")) ctx.registry = env;
+  ctx.registry = env.get("TRELLIS_REGISTRY").value_or("");
   app.add_option("--registry", ctx.registry, "Adapter registry root (env TRELLIS_REGISTRY)");
   // Flags beat these; the client config file fills what is still empty (cli/server_client.h).
-  if (const char* env = std::getenv("TRELLIS_SERVER")) ctx.server = env;
-  if (const char* env = std::getenv("TRELLIS_TOKEN_FILE")) ctx.token_file = env;
-  if (const char* env = std::getenv("TRELLIS_CACHE_DIR"); env && *env) ctx.cache_dir = env;
-  else if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg) ctx.cache_dir = std::filesystem::path(xdg) / "trellis" / "adapters";
-  else if (const char* home = std::getenv("HOME"); home && *home) ctx.cache_dir = std::filesystem::path(home) / ".cache" / "trellis" / "adapters";
+  ctx.server = env.get("TRELLIS_SERVER").value_or("");
+  ctx.token_file = env.get("TRELLIS_TOKEN_FILE").value_or("");
+  if (auto dir = env.get("TRELLIS_CACHE_DIR")) ctx.cache_dir = *dir;
+  else if (auto xdg = env.get("XDG_CACHE_HOME")) ctx.cache_dir = std::filesystem::path(*xdg) / "trellis" / "adapters";
+  else if (auto home = env.get("HOME")) ctx.cache_dir = std::filesystem::path(*home) / ".cache" / "trellis" / "adapters";
   else ctx.cache_dir = std::filesystem::temp_directory_path() / "trellis-cache" / "adapters";
   app.add_option("--threads", ctx.threads, "Intra-op threads (default: all cores)")->check(CLI::NonNegativeNumber);
   app.add_flag("-q,--quiet", ctx.quiet, "No progress output on stderr");

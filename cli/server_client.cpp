@@ -1,7 +1,6 @@
 #include "cli/server_client.h"
 
 #include <cctype>
-#include <cstdlib>
 
 #include "protocol/token_file.h"
 #include "common/files.h"
@@ -20,34 +19,29 @@ void add_server_options(CLI::App& cmd, CliContext& ctx) {
 
 namespace {
 
-const char* env_value(const char* name) {
-  const char* v = std::getenv(name);
-  return v && *v ? v : nullptr;
-}
-
-fs::path expand_home(const std::string& p) {
+fs::path expand_home(const Environment& env, const std::string& p) {
   if (p == "~" || p.rfind("~/", 0) == 0) {
-    if (const char* home = env_value("HOME")) return fs::path(home) / p.substr(p.size() > 1 ? 2 : 1);
+    if (auto home = env.get("HOME")) return fs::path(*home) / p.substr(p.size() > 1 ? 2 : 1);
   }
   return fs::path(p);
 }
 
 }  // namespace
 
-fs::path client_config_path() {
-  if (const char* env = env_value("TRELLIS_CONFIG")) return expand_home(env);
-  if (const char* xdg = env_value("XDG_CONFIG_HOME")) return fs::path(xdg) / "trellis" / "client.json";
-  if (const char* home = env_value("HOME")) return fs::path(home) / ".config" / "trellis" / "client.json";
+fs::path client_config_path(const Environment& env) {
+  if (auto path = env.get("TRELLIS_CONFIG")) return expand_home(env, *path);
+  if (auto xdg = env.get("XDG_CONFIG_HOME")) return fs::path(*xdg) / "trellis" / "client.json";
+  if (auto home = env.get("HOME")) return fs::path(*home) / ".config" / "trellis" / "client.json";
   return {};
 }
 
 void apply_client_config(CliContext& ctx) {
   if (!ctx.server.empty() && !ctx.token_file.empty()) return;
-  const fs::path path = client_config_path();
+  const fs::path path = client_config_path(ctx.env);
   if (path.empty()) return;
   std::error_code ec;
   if (!fs::exists(path, ec)) {
-    if (env_value("TRELLIS_CONFIG")) throw Error(path.string() + " (TRELLIS_CONFIG): no such file");
+    if (ctx.env.get("TRELLIS_CONFIG")) throw Error(path.string() + " (TRELLIS_CONFIG): no such file");
     return;
   }
   const nlohmann::json config = read_json_file(path);
@@ -59,7 +53,7 @@ void apply_client_config(CliContext& ctx) {
   }
   if (ctx.server.empty() && config.contains("server")) ctx.server = config["server"].get<std::string>();
   if (ctx.token_file.empty() && config.contains("token_file")) {
-    fs::path token_file = expand_home(config["token_file"].get<std::string>());
+    fs::path token_file = expand_home(ctx.env, config["token_file"].get<std::string>());
     if (token_file.is_relative()) token_file = fs::absolute(path).parent_path() / token_file;
     ctx.token_file = token_file;
   }
@@ -69,8 +63,8 @@ http::HttpClient make_server_client(CliContext& ctx, std::chrono::seconds timeou
   apply_client_config(ctx);
   if (ctx.server.empty())
     throw Error("no coordinator: give --server URL, set TRELLIS_SERVER, or write {\"server\": \"http://HOST:PORT\"} in " +
-                (client_config_path().empty() ? std::string("~/.config/trellis/client.json")
-                                              : client_config_path().string()));
+                (client_config_path(ctx.env).empty() ? std::string("~/.config/trellis/client.json")
+                                              : client_config_path(ctx.env).string()));
   http::ClientOptions options;
   options.server = ctx.server;
   options.timeout = timeout;

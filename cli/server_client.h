@@ -24,8 +24,8 @@ namespace trellis {
 void add_server_options(CLI::App& cmd, CliContext& ctx);
 
 
-// The client config file's path (it may not exist).
-std::filesystem::path client_config_path();
+// The client config file's path in `env` (it may not exist).
+std::filesystem::path client_config_path(const Environment& env);
 
 // Fills ctx.server and ctx.token_file from the config file where they are still empty. A missing
 // default config file is fine; a missing $TRELLIS_CONFIG or a malformed file is an error.

@@ -121,8 +121,8 @@ int CoordinatorSession::run(
     register_body = {{"backbone_name", backbone_name}, {"backbone_sha256", backbone_sha256},
                      {"world_size", s.world},          {"devices", devices},
                      {"host", std::string(host)}};
-    if (const char* slurm_job = std::getenv("SLURM_JOB_ID"); slurm_job && *slurm_job)
-      register_body["slurm_job_id"] = std::string(slurm_job);  // lets a launching coordinator tie us to it
+    if (!s.options.slurm_job_id.empty())
+      register_body["slurm_job_id"] = s.options.slurm_job_id;  // lets a launching coordinator tie us to it
     job_options.checkpoint_dir = s.options.checkpoint_dir;
     if (const int swept = sweep_dead_workers_staging(); swept > 0 && !s.options.quiet)
       s.log("removed " + std::to_string(swept) + " staging director" + (swept == 1 ? "y" : "ies") +

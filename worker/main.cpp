@@ -40,9 +40,7 @@ extern "C" void on_stop_signal(int) { g_stop_requested.store(true); }
 
 bool parse_options(int argc, char** argv, trellis::WorkerOptions& o, int rank, int& exit_code) {
   CLI::App app{"trellis-worker: a worker group training task adapters on a resident backbone"};
-  if (const char* env = std::getenv("TRELLIS_CONFIG_DIR")) o.config_dir = env;
-  if (const char* env = std::getenv("TRELLIS_REGISTRY")) o.registry = env;
-  else o.config_dir = TRELLIS_DEFAULT_CONFIG_DIR;
+  trellis::apply_environment(o, trellis::Environment::of_process(), TRELLIS_DEFAULT_CONFIG_DIR);
   auto* job = app.add_option("--job", o.job, "One job spec (JSON) to train");
   auto* dir = app.add_option("--jobs-dir", o.jobs_dir, "Train every *.json spec of this directory, in name order");
   job->excludes(dir);
@@ -169,7 +167,7 @@ int main(int argc, char** argv) {
   WorkerOptions options;
   int exit_code = 0;
   if (!parse_options(argc, argv, options, rank, exit_code)) return exit_code;
-  const int threads = options.threads > 0 ? options.threads : default_threads_per_rank(mpi->local_size());
+  const int threads = options.threads > 0 ? options.threads : default_threads_per_rank(mpi->local_size(), options.slurm_cpus_per_task);
   set_compute_threads(threads);
   std::signal(SIGTERM, on_stop_signal);
   std::signal(SIGINT, on_stop_signal);

@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <string>
 
+#include "common/environment.h"
+
 namespace trellis {
 
 struct WorkerOptions {
@@ -30,11 +32,20 @@ struct WorkerOptions {
   std::string data_cache;       // downloaded data files; default <checkpoint_dir>/data-cache
   double data_cache_retention_days = 7;  // cached data and checkpoints unused this long go; 0: never
   int lease_wait_s = 10;        // long-poll seconds per lease request (also bounds an idle stop)
+  // From the environment only (apply_environment):
+  std::string slurm_job_id;     // SLURM_JOB_ID: the Slurm job this group runs in; "" outside Slurm
+  int slurm_cpus_per_task = 0;  // SLURM_CPUS_PER_TASK; 0: not set
 };
 
-// Intra-op threads for one rank when not given: SLURM_CPUS_PER_TASK if set, else this node's
+// The defaults the environment gives, applied before the command line (whose flags win):
+// registry from TRELLIS_REGISTRY, config_dir from TRELLIS_CONFIG_DIR else `default_config_dir`
+// (each independently of the other), and the Slurm fields above. Unset or empty variables leave
+// the fields as they are.
+void apply_environment(WorkerOptions& options, const Environment& env, const std::string& default_config_dir);
+
+// Intra-op threads for one rank when not given: `slurm_cpus_per_task` if > 0, else this node's
 // cores divided among its `local_size` ranks, never more than the cores this process may run on
 // (its affinity mask: launchers that bind ranks to cores shrink it). At least 1.
-int default_threads_per_rank(int local_size);
+int default_threads_per_rank(int local_size, int slurm_cpus_per_task);
 
 }  // namespace trellis

@@ -65,15 +65,19 @@ class LauncherCluster(Cluster):
     group's settings reach sbatch through --launcher-env (SLURM_CONF too: the coordinator runs
     sbatch/squeue/scancel with its own environment plus those pairs)."""
 
-    def __init__(self, tmp, slurm_conf, idle_timeout=8, checkpoint_every=5, **kw):
+    def __init__(self, tmp, slurm_conf, idle_timeout=8, checkpoint_every=5, pass_config_dir=True, **kw):
         super().__init__(tmp, **kw)
         self.slurm_conf, self.idle_timeout, self.checkpoint_every = slurm_conf, idle_timeout, checkpoint_every
+        # False: the groups get only what worker_group.sbatch calls required (no TRELLIS_CONFIG_DIR).
+        self.pass_config_dir = pass_config_dir
 
     def start_coordinator(self, port=0):
         env = {"SLURM_CONF": self.slurm_conf, "TRELLIS_TOKEN_FILE": self.tmp / "worker.token",
                "TRELLIS_REGISTRY": self.registry, "TRELLIS_CHECKPOINT_DIR": self.checkpoints,
-               "TRELLIS_CONFIG_DIR": self.config_dir, "TRELLIS_WORKER_BIN": WORKER, "TRELLIS_THREADS_PER_RANK": 1,
+               "TRELLIS_WORKER_BIN": WORKER, "TRELLIS_THREADS_PER_RANK": 1,
                "TRELLIS_CHECKPOINT_EVERY": self.checkpoint_every, "TRELLIS_LEASE_WAIT": 2, "OMP_NUM_THREADS": 1}
+        if self.pass_config_dir:
+            env["TRELLIS_CONFIG_DIR"] = self.config_dir
         launcher = ["--launcher", "slurm", "--sbatch-script", GROUP_SCRIPT, "--launcher-max-groups", 1,
                     "--launcher-idle-timeout", self.idle_timeout, "--launcher-poll", 1,
                     # sbatch runs in the coordinator's working directory: keep the logs here.
@@ -463,6 +467,36 @@ class SlurmWorkerGroupTest(unittest.TestCase):
         self.assertEqual(len(second), 1, self.active_groups())
         self.assertIn(job_id, (c.tmp / f"launched-{second[0]}.log").read_text())
         self.assertTrue((c.registry / "slurm-launch-preempt" / "1" / "manifest.json").exists())
+
+    def test_5_launched_group_without_config_dir_serves_the_default_backbone(self):
+        """The settings worker_group.sbatch calls required, and no TRELLIS_CONFIG_DIR: the group
+        must find the worker's default config dir (configs/, the real all-MiniLM-L6-v2), not die
+        with "unknown backbone"."""
+        real = SOURCE / "assets" / "backbones" / "all-MiniLM-L6-v2" / "model.safetensors"
+        data = SOURCE / "data" / "uci-sentiment"
+        if not real.exists() or not (data / "train.jsonl").exists():
+            self.skipTest("the real backbone or data is missing (cluster/setup.sh downloads them)")
+        cls = type(self)
+        tmp = cls.tmp / "launcher-default-config"
+        tmp.mkdir()
+        c = LauncherCluster(tmp, self.conf, idle_timeout=4, checkpoint_every=0, pass_config_dir=False,
+                            config_dir=SOURCE / "configs", lease_ttl=120, heartbeat=0.5)
+        c.start_coordinator()
+        cls.tracked[c.coordinator.pid] = proc_start_time(c.coordinator.pid)
+        self.addCleanup(c.stop)
+        lines = (data / "train.jsonl").read_text().splitlines(keepends=True)
+        (tmp / "train.jsonl").write_text("".join(lines[:48]))
+        spec = {"task": "slurm-default-config", "backbone": "all-MiniLM-L6-v2",
+                "data": {"train": "train.jsonl", "validation_fraction": 0.25, "max_seq_len": 32},
+                "train": {"epochs": 1, "batch_size": 16, "seed": 5}}
+        (tmp / "job.json").write_text(json.dumps(spec))
+        p = c.cli("submit", tmp / "job.json", "--follow", timeout=600)
+        logs = "".join(f.read_text() for f in tmp.glob("launched-*.log"))
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr + logs)
+        self.assertEqual(p.stdout.strip().splitlines()[-1], "slurm-default-config@1", p.stdout + p.stderr)
+        self.assertNotIn("unknown backbone", logs)
+        wait_for(lambda: c.launched_groups() == 0, 4 + 40, "the idle group to be cancelled")
+        wait_for(lambda: not self.our_workers(), 30, "the group's ranks to exit")
 
     def test_9_stop_leaves_no_process_behind(self):
         cls = type(self)
