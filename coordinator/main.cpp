@@ -136,7 +136,9 @@ int serve(const Options& o) {
 
   net::io_context ioc;
   trellis::api::ChangeFeed feed(ioc.get_executor());
-  trellis::api::JobApi api{store, files, feed, backbones, millis(o.lease_ttl_s), millis(o.heartbeat_s), o.max_attempts};
+  trellis::jobs::JobService jobs(store, registry, [&feed](const std::string& topic) { feed.notify(topic); });
+  trellis::api::JobApi api{jobs,       store, files, feed, backbones, millis(o.lease_ttl_s), millis(o.heartbeat_s),
+                           o.max_attempts};
   trellis::api::RequestMetrics request_metrics;
   trellis::http::Router router(tokens);
   router.set_observer([&request_metrics](const std::string& route, trellis::http::beast_http::verb method,
@@ -162,7 +164,7 @@ int serve(const Options& o) {
   trellis::PeriodicThread lease_expiry(
       std::chrono::milliseconds(500),
       [&] {
-        for (const auto& id : trellis::api::expire_leases(api, clock.now()))
+        for (const auto& id : jobs.expire_leases(clock.now()))
           std::cerr << "trellis-coordinator: lease of " << id << " expired\n";
       },
       log_error("lease expiry"));
@@ -211,11 +213,11 @@ int serve(const Options& o) {
     lo.group_live_window = 3 * api.lease_ttl;
     launcher = std::make_unique<trellis::LauncherThread>(
         store, std::move(so), clock, lo,
-        [&api](const std::string& group_id, const trellis::JobError& error) {
-          return trellis::api::release_group(api, group_id, error);
+        [&jobs](const std::string& group_id, const trellis::JobError& error) {
+          return jobs.release_group(group_id, error);
         },
         millis(o.launcher_poll_s));
-    api.on_submitted = [&launcher] { launcher->wake(); };
+    jobs.set_on_submitted([&launcher] { launcher->wake(); });
   }
   std::cout << nlohmann::json{{"listening", ep.address().to_string() + ":" + std::to_string(ep.port())},
                               {"address", ep.address().to_string()}, {"port", ep.port()},

@@ -38,8 +38,4 @@ std::optional<double> query_seconds(const http::RouteContext& ctx, const std::st
 http::Response guarded(const http::Request& req, const std::function<http::Response()>& f);
 http::StringResponse no_content(const http::Request& req);
 
-// "j-" + 32 lowercase hex digits.
-bool valid_job_id(const std::string& id);
-bool valid_group_id(const std::string& id);  // "g-" + 32 lowercase hex digits
-
 }  // namespace trellis::api

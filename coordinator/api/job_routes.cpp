@@ -12,8 +12,7 @@ namespace trellis::api {
 namespace bh = http::beast_http;
 using http::Role;
 
-std::string job_topic(const std::string& job_id) { return "job/" + job_id; }
-std::string backbone_topic(const std::string& backbone_sha256) { return "backbone/" + backbone_sha256; }
+using jobs::job_topic;
 
 namespace {
 
@@ -80,11 +79,6 @@ nlohmann::json job_json(JobApi& api, const Job& job) {
   return job_to_json(job, api.store.queue_position_of(job));
 }
 
-Job existing_job(JobApi& api, const std::string& id) {
-  if (!valid_job_id(id)) throw Error(ErrorCode::not_found, "no job '" + id.substr(0, 80) + "'");
-  return api.store.get(id);
-}
-
 }  // namespace
 
 void add_job_routes(http::Router& router, JobApi& api) {
@@ -93,11 +87,7 @@ void add_job_routes(http::Router& router, JobApi& api) {
   router.add(bh::verb::post, "/v1/jobs", users, [&api](const http::Request& req, const http::RouteContext&) {
     return guarded(req, [&]() -> http::Response {
       std::vector<FileStore::Pin> pins;  // released once the job is stored (or refused)
-      const SubmitResult result = api.store.submit(submit_request(api, req, pins));
-      if (result.created) {
-        api.feed.notify(backbone_topic(result.job.backbone_sha256));
-        if (api.on_submitted) api.on_submitted();
-      }
+      const SubmitResult result = api.jobs.submit(submit_request(api, req, pins));
       auto res = http::json_response(req, result.created ? bh::status::created : bh::status::ok, job_json(api, result.job));
       res.set(bh::field::location, "/v1/jobs/" + result.job.id);
       return res;
@@ -130,16 +120,14 @@ void add_job_routes(http::Router& router, JobApi& api) {
 
   router.add(bh::verb::get, "/v1/jobs/{id}", users, [&api](const http::Request& req, const http::RouteContext& ctx) {
     return guarded(req, [&]() -> http::Response {
-      return http::json_response(req, bh::status::ok, job_json(api, existing_job(api, ctx.params.at("id"))));
+      return http::json_response(req, bh::status::ok, job_json(api, api.jobs.get(ctx.params.at("id"))));
     });
   });
 
   router.add(bh::verb::post, "/v1/jobs/{id}/cancel", users,
              [&api](const http::Request& req, const http::RouteContext& ctx) {
                return guarded(req, [&]() -> http::Response {
-                 existing_job(api, ctx.params.at("id"));
-                 const Job job = api.store.cancel(ctx.params.at("id"));
-                 api.feed.notify(job_topic(job.id));
+                 const Job job = api.jobs.cancel(ctx.params.at("id"));
                  return http::json_response(req, bh::status::ok, job_json(api, job));
                });
              });
@@ -153,7 +141,7 @@ void add_job_routes(http::Router& router, JobApi& api) {
         double wait = 0;
         std::string id = ctx.params.at("id");
         http::Response early = guarded(*req, [&]() -> http::Response {
-          existing_job(api, id);
+          api.jobs.get(id);
           after = query_int(ctx, "after", 0, INT64_MAX).value_or(0);
           wait = query_seconds(ctx, "wait", static_cast<double>(api.max_wait.count())).value_or(0);
           return no_content(*req);

@@ -34,16 +34,6 @@ std::string lease_of(const nlohmann::json& body) {
   return lease;
 }
 
-void check_job_id(const std::string& id) {
-  if (!valid_job_id(id)) throw Error(ErrorCode::not_found, "no job '" + id.substr(0, 80) + "'");
-}
-
-// After a job left its lease (fail, expiry): a requeued job wakes its backbone's groups.
-void notify_after_release(JobApi& api, const Job& job) {
-  api.feed.notify(job_topic(job.id));
-  if (job.state == JobState::queued) api.feed.notify(backbone_topic(job.backbone_sha256));
-}
-
 }  // namespace
 
 void add_worker_routes(http::Router& router, JobApi& api) {
@@ -69,7 +59,7 @@ void add_worker_routes(http::Router& router, JobApi& api) {
       auto id = optional_string_field(body, "group_id");
       if (id && !valid_group_id(*id)) throw BadRequest("field 'group_id' must be \"g-\" + 32 hex digits");
       group.id = id ? *id : new_random_id("g-");
-      const Group saved = api.store.register_group(group);
+      const Group saved = api.jobs.register_group(group);
       return http::json_response(req, bh::status::created,
                                  {{"group_id", saved.id},
                                   {"lease_ttl_ms", api.lease_ttl.count()},
@@ -94,23 +84,20 @@ void add_worker_routes(http::Router& router, JobApi& api) {
         });
         if (http::status_of(early) != bh::status::no_content) return done(std::move(early));
         api.feed.wait(
-            backbone_topic(sha), ChangeFeed::deadline_after(wait),
+            jobs::backbone_topic(sha), ChangeFeed::deadline_after(wait),
             [&api, req, group_id, gone = std::move(ctx.client_gone)](bool final) -> std::optional<http::Response> {
               // A worker that went away while waiting (killed, say) must not be handed a job: its
               // lease would only expire, costing the job a TTL and an attempt.
               if (gone && gone()) return no_content(*req);
-              std::optional<Job> leased;
               http::Response answer = guarded(*req, [&]() -> http::Response {
-                auto lease = api.store.lease(group_id, api.lease_ttl);
+                auto lease = api.jobs.lease(group_id, api.lease_ttl);
                 if (!lease) return no_content(*req);
-                leased = lease->job;
                 return http::json_response(*req, bh::status::ok,
                                            {{"lease_id", lease->lease_id},
                                             {"lease_ttl_ms", api.lease_ttl.count()},
                                             {"heartbeat_ms", api.heartbeat_interval.count()},
                                             {"job", job_to_json(lease->job, std::nullopt)}});
               });
-              if (leased) api.feed.notify(job_topic(leased->id));
               if (http::status_of(answer) == bh::status::no_content && !final) return std::nullopt;
               return answer;
             },
@@ -121,15 +108,13 @@ void add_worker_routes(http::Router& router, JobApi& api) {
              [&api](const http::Request& req, const http::RouteContext& ctx) {
                return guarded(req, [&]() -> http::Response {
                  const std::string& id = ctx.params.at("id");
-                 check_job_id(id);
                  const nlohmann::json body = body_object(req);
                  only_fields(body, {"lease_id", "step", "total_steps", "metrics"}, "heartbeat");
                  const int64_t step = optional_int_field(body, "step", 0, INT64_MAX).value_or(0);
                  const int64_t total = optional_int_field(body, "total_steps", 0, INT64_MAX).value_or(0);
                  nlohmann::json metrics = body.contains("metrics") ? body["metrics"] : nlohmann::json::object();
                  if (!metrics.is_object()) throw BadRequest("field 'metrics' must be a JSON object");
-                 const HeartbeatReply reply = api.store.heartbeat(id, lease_of(body), step, total, metrics);
-                 api.feed.notify(job_topic(id));
+                 const HeartbeatReply reply = api.jobs.heartbeat(id, lease_of(body), step, total, metrics);
                  return http::json_response(req, bh::status::ok,
                                             {{"action", reply == HeartbeatReply::cancel ? "cancel" : "continue"}});
                });
@@ -139,14 +124,12 @@ void add_worker_routes(http::Router& router, JobApi& api) {
              [&api](const http::Request& req, const http::RouteContext& ctx) {
                return guarded(req, [&]() -> http::Response {
                  const std::string& id = ctx.params.at("id");
-                 check_job_id(id);
                  const nlohmann::json body = body_object(req);
                  only_fields(body, {"lease_id", "artifact"}, "complete");
                  const std::string artifact = string_field(body, "artifact");
                  if (artifact.empty() || artifact.size() > 200 || artifact.find('@') == std::string::npos)
                    throw BadRequest("field 'artifact' must be a registry reference \"task@version\"");
-                 const Job job = api.store.complete(id, lease_of(body), artifact);
-                 api.feed.notify(job_topic(id));
+                 const Job job = api.jobs.complete(id, lease_of(body), artifact);
                  return http::json_response(req, bh::status::ok, job_to_json(job, std::nullopt));
                });
              });
@@ -155,7 +138,6 @@ void add_worker_routes(http::Router& router, JobApi& api) {
              [&api](const http::Request& req, const http::RouteContext& ctx) {
                return guarded(req, [&]() -> http::Response {
                  const std::string& id = ctx.params.at("id");
-                 check_job_id(id);
                  const nlohmann::json body = body_object(req);
                  only_fields(body, {"lease_id", "error", "retryable"}, "fail");
                  if (!body.contains("error") || !body["error"].is_object())
@@ -163,8 +145,7 @@ void add_worker_routes(http::Router& router, JobApi& api) {
                  JobError error{string_field(body["error"], "code"), string_field(body["error"], "message")};
                  if (error.code.empty() || error.code.size() > 64) throw BadRequest("field 'error.code' must be 1 to 64 characters");
                  if (error.message.size() > 8192) error.message.resize(8192);
-                 const Job job = api.store.fail(id, lease_of(body), error, bool_field(body, "retryable"));
-                 notify_after_release(api, job);
+                 const Job job = api.jobs.fail(id, lease_of(body), error, bool_field(body, "retryable"));
                  return http::json_response(req, bh::status::ok, job_to_json(job, std::nullopt));
                });
              });
@@ -173,26 +154,12 @@ void add_worker_routes(http::Router& router, JobApi& api) {
              [&api](const http::Request& req, const http::RouteContext& ctx) {
                return guarded(req, [&]() -> http::Response {
                  const std::string& id = ctx.params.at("id");
-                 check_job_id(id);
                  const nlohmann::json body = body_object(req);
                  only_fields(body, {"lease_id"}, "cancelled");
-                 const Job job = api.store.cancelled(id, lease_of(body));
-                 api.feed.notify(job_topic(id));
+                 const Job job = api.jobs.cancelled(id, lease_of(body));
                  return http::json_response(req, bh::status::ok, job_to_json(job, std::nullopt));
                });
              });
-}
-
-std::vector<std::string> release_group(JobApi& api, const std::string& group_id, const JobError& error) {
-  std::vector<std::string> ids = api.store.release_group(group_id, error);
-  for (const std::string& id : ids) notify_after_release(api, api.store.get(id));
-  return ids;
-}
-
-std::vector<std::string> expire_leases(JobApi& api, Time now) {
-  std::vector<std::string> ids = api.store.expire_leases(now);
-  for (const std::string& id : ids) notify_after_release(api, api.store.get(id));
-  return ids;
 }
 
 }  // namespace trellis::api

@@ -162,6 +162,8 @@ void Router::dispatch(const Request& req, Responder done, ClientGone client_gone
     Response response = [&]() -> Response {
       try {
         return route.handler(req, m.ctx);
+      } catch (const Error& e) {  // a route that did not catch it: still the one mapping of codes
+        return error_response(req, e);
       } catch (const std::exception& e) {
         return error_response(req, beast_http::status::internal_server_error, "internal", e.what());
       }
@@ -176,6 +178,8 @@ void Router::dispatch(const Request& req, Responder done, ClientGone client_gone
   m.ctx.client_gone = std::move(client_gone);
   try {
     route.async_handler(req, std::move(m.ctx), once);
+  } catch (const Error& e) {
+    once(error_response(req, e));
   } catch (const std::exception& e) {
     once(error_response(req, beast_http::status::internal_server_error, "internal", e.what()));
   }

@@ -6,7 +6,8 @@
 // parameters are handed over as they are: handlers validate them (the registry's name checks
 // refuse "..", "." and anything not matching [a-z0-9][a-z0-9._-]*). No route: 404; a route with
 // another method: 405 with Allow. Routes with roles check the bearer token first (auth.h).
-// An exception escaping a handler becomes a 500 with a JSON error body.
+// A trellis::Error escaping a handler answers through the one mapping of error codes
+// (error_response(req, Error)); any other exception becomes a 500 "internal" with a JSON error body.
 //
 // Thread-safety: add() before serving; handle() is then const and may run on any thread.
 #include <functional>

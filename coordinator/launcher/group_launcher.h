@@ -52,7 +52,7 @@ struct LauncherCounts {
 class GroupLauncher {
  public:
   // Releases a group (ends its live leases): by default store.release_group; the coordinator
-  // passes api::release_group, which also wakes the waiters.
+  // passes JobService::release_group, which also wakes the waiters.
   using ReleaseFn = std::function<std::vector<std::string>(const std::string& group_id, const JobError& error)>;
   using LogFn = std::function<void(const std::string& line)>;  // default: stderr
 

@@ -23,7 +23,7 @@ std::string excerpt(const ProcessResult& r) {
   return text;
 }
 
-bool valid_job_id(const std::string& id) {
+bool valid_slurm_job_id(const std::string& id) {
   if (id.empty() || id.size() > 64) return false;
   for (char c : id)
     if (!std::isdigit(static_cast<unsigned char>(c)) && c != '_' && c != '+') return false;
@@ -76,12 +76,12 @@ std::string SlurmCommandClient::submit(const GroupSubmission& s) {
   std::string line = trim(r.out);
   if (const auto nl = line.find('\n'); nl != std::string::npos) line = trim(line.substr(0, nl));
   const std::string id = line.substr(0, line.find(';'));
-  if (!valid_job_id(id)) throw Error(ErrorCode::unavailable, "sbatch printed no job id: '" + line.substr(0, 100) + "'");
+  if (!valid_slurm_job_id(id)) throw Error(ErrorCode::unavailable, "sbatch printed no job id: '" + line.substr(0, 100) + "'");
   return id;
 }
 
 void SlurmCommandClient::cancel(const std::string& job_id) {
-  if (!valid_job_id(job_id)) throw Error(ErrorCode::invalid, "scancel: bad job id '" + job_id.substr(0, 80) + "'");
+  if (!valid_slurm_job_id(job_id)) throw Error(ErrorCode::invalid, "scancel: bad job id '" + job_id.substr(0, 80) + "'");
   const ProcessResult r = run({options_.scancel, job_id});
   if (!r.ok())
     throw Error(ErrorCode::unavailable, "scancel " + job_id + " failed (" + r.describe() + "): " + excerpt(r));
@@ -92,7 +92,7 @@ std::map<std::string, LaunchState> SlurmCommandClient::states(const std::vector<
   if (job_ids.empty()) return out;
   std::string list;
   for (const auto& id : job_ids) {
-    if (!valid_job_id(id)) continue;  // cannot be listed: counts as ended
+    if (!valid_slurm_job_id(id)) continue;  // cannot be listed: counts as ended
     list += (list.empty() ? "" : ",") + id;
   }
   if (list.empty()) return out;

@@ -1,6 +1,7 @@
 #include "coordinator/store/basic_job_store.h"
 
 #include "common/error.h"
+#include "coordinator/store/job_transitions.h"
 
 namespace trellis {
 
@@ -64,6 +65,7 @@ void BasicJobStore::record(Job& job, EventKind kind, nlohmann::json payload, Tim
 
 void BasicJobStore::move(Job& job, JobState to, Time now, nlohmann::json extra,
                          std::vector<JobEvent>& events) const {
+  check_transition(job.id, job.state, to);
   nlohmann::json payload = {{"from", to_string(job.state)}, {"to", to_string(to)},
                             {"attempts", job.attempts}};
   if (extra.is_object()) payload.update(extra);

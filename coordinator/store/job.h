@@ -15,6 +15,7 @@
 //   leased|running --cancel--> same state, cancel_requested = true; then
 //       heartbeat answers `cancel`; cancelled(job, lease), fail(...) or lease expiry -> cancelled
 //   succeeded | failed | cancelled: final; cancel is a conflict, worker calls are conflicts.
+// The same moves as data: kJobTransitions (job_transitions.h); the store refuses any other.
 //
 // `attempts` counts the attempts that ended without success; `preemptions` those of them the
 // group handed back on purpose (kPreempted: a Slurm pre-emption or time limit, a scale-down; the
@@ -138,5 +139,8 @@ Time from_millis(int64_t ms);
 
 // "j-"/"l-" + 32 lowercase hex digits from a random 128-bit number.
 std::string new_random_id(const std::string& prefix);
+// Whether `id` has that form: "j-" (jobs), "g-" (groups) + 32 lowercase hex digits.
+bool valid_job_id(const std::string& id);
+bool valid_group_id(const std::string& id);
 
 }  // namespace trellis

@@ -1,130 +1,11 @@
-// The job API and the worker protocol called with request objects (no network): an in-memory
-// store, a fake clock, a real file store in a temporary directory, and the change feed on an
-// io_context running in a background thread (long-polls wake on changes, not on their deadline).
-#include <gtest/gtest.h>
-
-#include <atomic>
-#include <filesystem>
-#include <future>
-#include <thread>
-
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
-#include <nlohmann/json.hpp>
-
-#include "coordinator/api/file_retention.h"
-#include "coordinator/api/job_api.h"
-#include "coordinator/api/metrics.h"
-#include "coordinator/http/router.h"
-#include "coordinator/store/memory_job_store.h"
-#include "common/sha256.h"
+// The job API and the worker protocol called with request objects (no network), on JobApiFixture.
+#include "tests/unit/coordinator/api/job_api_fixture.h"
 
 namespace trellis::testing {
 namespace {
 
-namespace bhttp = boost::beast::http;
-using http::Request;
-using http::Response;
-using Clock = std::chrono::steady_clock;
+class JobRoutesTest : public JobApiFixture {};
 
-constexpr const char* kUser = "user-token-0123456789";
-constexpr const char* kWorker = "worker-token-0123456789";
-constexpr const char* kAdmin = "admin-token-0123456789";
-const std::string kSha(64, 'a');
-const std::string kOtherSha(64, 'b');
-
-class JobRoutesTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("trellis-job-routes-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++));
-    std::filesystem::remove_all(dir_);
-    files_ = std::make_unique<api::FileStore>(dir_ / "files");
-    catalog_.add("tiny-bert", kSha);
-    catalog_.add("other-bert", kOtherSha);
-    store_ = std::make_unique<MemoryJobStore>(clock_);
-    feed_ = std::make_unique<api::ChangeFeed>(ioc_.get_executor());
-    api_ = std::make_unique<api::JobApi>(api::JobApi{*store_, *files_, *feed_, catalog_, std::chrono::seconds(30),
-                                                     std::chrono::seconds(5), 3, std::chrono::seconds(60)});
-    tokens_.add(kUser, http::Role::user);
-    tokens_.add(kWorker, http::Role::worker);
-    tokens_.add(kAdmin, http::Role::admin);
-    router_ = std::make_unique<http::Router>(tokens_);
-    router_->set_observer([this](const std::string& route, bhttp::verb m, unsigned s, double secs) {
-      metrics_.observe(route, m, s, secs);
-    });
-    api::add_file_routes(*router_, *api_);
-    api::add_job_routes(*router_, *api_);
-    api::add_worker_routes(*router_, *api_);
-    api::add_metrics_route(*router_, *api_, metrics_, std::chrono::seconds(90));
-    io_thread_ = std::thread([this] { ioc_.run(); });
-  }
-  void TearDown() override {
-    work_.reset();
-    ioc_.stop();
-    io_thread_.join();
-    std::filesystem::remove_all(dir_);
-  }
-
-  Response call(bhttp::verb method, const std::string& target, const std::string& body = "",
-                const char* token = kUser, std::vector<std::pair<std::string, std::string>> headers = {}) {
-    Request req{method, target, 11};
-    if (token) req.set(bhttp::field::authorization, std::string("Bearer ") + token);
-    for (auto& [f, v] : headers) req.set(f, v);
-    req.body() = body;
-    req.prepare_payload();
-    return router_->handle(req);
-  }
-  Response post(const std::string& target, const nlohmann::json& body, const char* token = kUser) {
-    return call(bhttp::verb::post, target, body.dump(), token);
-  }
-  static unsigned status(const Response& r) { return static_cast<unsigned>(http::status_of(r)); }
-  static std::string body(const Response& r) {
-    if (auto* s = std::get_if<http::StringResponse>(&r)) return s->body();
-    return "";
-  }
-  static nlohmann::json json(const Response& r) { return nlohmann::json::parse(body(r)); }
-  static std::string message(const Response& r) { return json(r)["error"]["message"].get<std::string>(); }
-
-  std::string upload(const std::string& bytes) {
-    auto r = call(bhttp::verb::post, "/v1/files", bytes);
-    EXPECT_TRUE(status(r) == 201 || status(r) == 200) << body(r);
-    return json(r)["id"].get<std::string>();
-  }
-  nlohmann::json spec(const std::string& task = "sent", const std::string& backbone = "tiny-bert") {
-    if (train_id_.empty()) train_id_ = upload("{\"text\": \"good\", \"label\": \"pos\"}\n");
-    return {{"task", task}, {"backbone", backbone}, {"data", {{"train", "file:" + train_id_}}}};
-  }
-  nlohmann::json submit(const nlohmann::json& body) {
-    auto r = post("/v1/jobs", body);
-    EXPECT_EQ(status(r), 201u) << body.dump() << " -> " << this->body(r);
-    return json(r);
-  }
-  std::string register_group(const std::string& sha = kSha) {
-    auto r = post("/v1/groups", {{"backbone_name", "tiny-bert"}, {"backbone_sha256", sha}, {"world_size", 2},
-                                 {"devices", {"cpu", "cpu"}}, {"host", "localhost"}},
-                  kWorker);
-    EXPECT_EQ(status(r), 201u) << body(r);
-    return json(r)["group_id"].get<std::string>();
-  }
-  size_t job_count() { return store_->list(ListQuery{}).size(); }
-
-  static inline int counter_ = 0;
-  std::filesystem::path dir_;
-  FakeClock clock_;
-  boost::asio::io_context ioc_;
-  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_{ioc_.get_executor()};
-  std::thread io_thread_;
-  std::unique_ptr<api::FileStore> files_;
-  api::BackboneCatalog catalog_;
-  std::unique_ptr<MemoryJobStore> store_;
-  std::unique_ptr<api::ChangeFeed> feed_;
-  std::unique_ptr<api::JobApi> api_;
-  api::RequestMetrics metrics_;
-  http::TokenStore tokens_;
-  std::unique_ptr<http::Router> router_;
-  std::string train_id_;
-};
 
 // DELETE /v1/files/{id}: admins only; never a live job's data; afterwards the file is gone for
 // downloads and submits. The retention sweep keeps live jobs' files however old.
@@ -287,10 +168,21 @@ TEST_F(JobRoutesTest, WorkerLeasesRunsAndCompletesAJob) {
   EXPECT_NEAR(got["progress"]["eta_seconds"].get<double>(), 30 * 32 / 100.0, 1e-6);  // batch 32 by default
   EXPECT_EQ(got["metrics"]["loss"], 0.5);
   EXPECT_EQ(status(post("/v1/jobs/" + job_id + "/heartbeat", {{"lease_id", "l-stale"}, {"step", 11}}, kWorker)), 409u);
-  auto done = post("/v1/jobs/" + job_id + "/complete", {{"lease_id", lease}, {"artifact", "sent@1"}}, kWorker);
+  // Only a version this job published completes it.
+  EXPECT_EQ(status(post("/v1/jobs/" + job_id + "/complete", {{"lease_id", lease}, {"artifact", "sent@1"}}, kWorker)),
+            409u);
+  const std::string other_jobs = publish_for("j-" + std::string(32, '0'));
+  EXPECT_EQ(status(post("/v1/jobs/" + job_id + "/complete", {{"lease_id", lease}, {"artifact", other_jobs}}, kWorker)),
+            409u);
+  EXPECT_EQ(status(post("/v1/jobs/" + job_id + "/complete", {{"lease_id", lease}, {"artifact", "sent@latest"}}, kWorker)),
+            409u);
+  const std::string artifact = publish_for(job_id);
+  EXPECT_EQ(artifact, "sent@2");
+  EXPECT_EQ(json(call(bhttp::verb::get, "/v1/jobs/" + job_id))["state"], "running");  // refusals changed nothing
+  auto done = post("/v1/jobs/" + job_id + "/complete", {{"lease_id", lease}, {"artifact", artifact}}, kWorker);
   ASSERT_EQ(status(done), 200u) << body(done);
   EXPECT_EQ(json(done)["state"], "succeeded");
-  EXPECT_EQ(json(done)["artifact"], "sent@1");
+  EXPECT_EQ(json(done)["artifact"], "sent@2");
   auto events = json(call(bhttp::verb::get, "/v1/jobs/" + job_id + "/events"));
   std::vector<std::string> kinds;
   for (const auto& e : events["events"]) kinds.push_back(e["kind"]);
@@ -331,7 +223,7 @@ TEST_F(JobRoutesTest, ReleasedGroupsJobIsQueuedAgainAndTheGroupMustRegisterAgain
   const std::string job_id = submit(spec())["id"];
   const std::string group = register_group();
   ASSERT_EQ(status(post("/v1/groups/" + group + "/lease", nlohmann::json::object(), kWorker)), 200u);
-  EXPECT_EQ(api::release_group(*api_, group, JobError{"group_ended", "The Slurm job ended."}),
+  EXPECT_EQ(jobs_->release_group(group, JobError{"group_ended", "The Slurm job ended."}),
             std::vector<std::string>{job_id});
   auto job = json(call(bhttp::verb::get, "/v1/jobs/" + job_id));
   EXPECT_EQ(job["state"], "queued");
@@ -387,7 +279,7 @@ TEST_F(JobRoutesTest, FailRetryableRequeuesAndExpiryRequeues) {
   EXPECT_EQ(json(r)["preemptions"], 1);  // a hand-back: it does not use up an attempt
   lease = json(post("/v1/groups/" + group + "/lease", nlohmann::json::object(), kWorker))["lease_id"];
   clock_.advance(std::chrono::seconds(31));
-  EXPECT_EQ(api::expire_leases(*api_, clock_.now()), std::vector<std::string>{job_id});
+  EXPECT_EQ(jobs_->expire_leases(clock_.now()), std::vector<std::string>{job_id});
   auto got = json(call(bhttp::verb::get, "/v1/jobs/" + job_id));
   EXPECT_EQ(got["state"], "queued");
   EXPECT_EQ(got["attempts"], 2);
