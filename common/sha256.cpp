@@ -1,5 +1,7 @@
 #include "common/sha256.h"
 
+#include <algorithm>
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -76,6 +78,11 @@ std::string sha256_file_hex(const std::filesystem::path& path) {
     h.update(buf.data(), static_cast<size_t>(n));
   }
   return h.hex();
+}
+
+bool is_sha256_hex(std::string_view text) {
+  return text.size() == 64 &&
+         std::all_of(text.begin(), text.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
 
 }  // namespace trellis

@@ -12,5 +12,7 @@ std::string sha256_hex(std::span<const std::byte> bytes);
 std::string sha256_hex(std::string_view text);
 // Streams the file in chunks (constant memory). Errors (trellis::Error) name the file.
 std::string sha256_file_hex(const std::filesystem::path& path);
+// Whether `text` is a digest in that form: exactly 64 lowercase hex digits.
+bool is_sha256_hex(std::string_view text);
 
 }  // namespace trellis

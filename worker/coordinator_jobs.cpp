@@ -41,7 +41,7 @@ std::string sniff_extension(const std::filesystem::path& file) {
 
 }  // namespace
 
-LeasedJob prepare_leased_job(const nlohmann::json& job_object, CoordinatorClient& client,
+LeasedJob prepare_leased_job(const protocol::JobMessage& job_message, protocol::CoordinatorClient& client,
                              const CoordinatorJobOptions& options) {
   LeasedJob leased;
   auto refuse = [&](std::string code, std::string error, bool retryable) {
@@ -52,11 +52,10 @@ LeasedJob prepare_leased_job(const nlohmann::json& job_object, CoordinatorClient
     return leased;
   };
   GroupJob job;
-  job.id = job_object.value("id", "");
+  job.id = job_message.id;
   if (!safe_id(job.id)) return refuse("invalid_job", "the leased job's id is not usable: '" + job.id + "'", false);
   try {
-    if (!job_object.contains("spec")) throw Error("the leased job has no spec");
-    job.spec = parse_job_spec(job_object.at("spec"), "job " + job.id);
+    job.spec = parse_job_spec(job_message.spec, "job " + job.id);
   } catch (const std::exception& e) {
     return refuse("invalid_job", e.what(), false);
   }

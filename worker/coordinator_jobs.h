@@ -1,5 +1,5 @@
 #pragma once
-// Coordinator mode, rank 0: turns a leased job object (PROTOCOL.md) into the GroupJob the group
+// Coordinator mode, rank 0: turns a leased job (protocol::JobMessage) into the GroupJob the group
 // trains. Every data reference (trainer/spec/data_reference.h) is downloaded once into the data
 // cache as <cache>/<sha256> (verified before it appears there) and replaced by the path of a link
 // <cache>/<sha256>.<ext> to it: the readers pick the format by extension, which the reference
@@ -14,7 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "worker/coordinator_client.h"
+#include "protocol/coordinator_client.h"
 #include "worker/group/group_job.h"
 
 namespace trellis {
@@ -32,7 +32,7 @@ struct LeasedJob {
   bool retryable = false;       // false: the job's own spec or data is at fault
 };
 
-LeasedJob prepare_leased_job(const nlohmann::json& job_object, CoordinatorClient& client,
+LeasedJob prepare_leased_job(const protocol::JobMessage& job_message, protocol::CoordinatorClient& client,
                              const CoordinatorJobOptions& options);
 // The data cache's directory (absolute): options.data_cache, or <checkpoint_dir>/data-cache.
 std::filesystem::path data_cache_dir(const CoordinatorJobOptions& options);

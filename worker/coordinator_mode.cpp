@@ -14,13 +14,18 @@
 #include "trainer/spec/job_spec.h"
 #include "trainer/train/trainer.h"
 #include "common/error.h"
-#include "worker/coordinator_client.h"
+#include "protocol/coordinator_client.h"
 #include "worker/coordinator_jobs.h"
 #include "worker/disk_retention.h"
 #include "worker/heartbeat_loop.h"
 #include "worker/mpi/mpi_communicator.h"
 
 namespace trellis {
+
+using protocol::CoordinatorClient;
+using protocol::CoordinatorClientOptions;
+using protocol::LeaseStatus;
+using protocol::ReportStatus;
 
 struct CoordinatorSession::State {
   const WorkerOptions& options;
@@ -89,7 +94,7 @@ void CoordinatorSession::report_group_error(const std::string& error) {
     s->heartbeat->stop();
     if (s->heartbeat->lease_lost()) return;
   }
-  s->client->fail(s->job_id, s->lease_id, "group_error", error, true);
+  s->client->fail(s->job_id, {.lease_id = s->lease_id, .error = {"group_error", error}, .retryable = true});
 }
 
 std::string only_backbone(const std::string& config_dir) {
@@ -110,19 +115,18 @@ int CoordinatorSession::run(
     ArtifactRegistry* registry, std::chrono::milliseconds job_timeout,
     const std::function<void(const std::string&, const JobOutcome&, const std::string&)>& print) {
   State& s = *state_;
-  std::optional<GroupRegistration> registration;
-  nlohmann::json register_body;
+  std::optional<protocol::GroupRegistered> registration;
+  protocol::GroupRegistration register_body;
   CoordinatorJobOptions job_options;
   if (s.rank == 0) {
     char host[256] = {};
     ::gethostname(host, sizeof host - 1);
-    nlohmann::json devices = nlohmann::json::array();
-    for (int r = 0; r < s.world; ++r) devices.push_back(s.options.device);
-    register_body = {{"backbone_name", backbone_name}, {"backbone_sha256", backbone_sha256},
-                     {"world_size", s.world},          {"devices", devices},
-                     {"host", std::string(host)}};
-    if (!s.options.slurm_job_id.empty())
-      register_body["slurm_job_id"] = s.options.slurm_job_id;  // lets a launching coordinator tie us to it
+    register_body = {.backbone_name = backbone_name,
+                     .backbone_sha256 = backbone_sha256,
+                     .world_size = s.world,
+                     .devices = std::vector<std::string>(s.world, s.options.device),
+                     .host = std::string(host),
+                     .slurm_job_id = s.options.slurm_job_id};  // lets a launching coordinator tie us to it
     job_options.checkpoint_dir = s.options.checkpoint_dir;
     if (const int swept = sweep_dead_workers_staging(); swept > 0 && !s.options.quiet)
       s.log("removed " + std::to_string(swept) + " staging director" + (swept == 1 ? "y" : "ies") +
@@ -144,7 +148,7 @@ int CoordinatorSession::run(
         if (!registration) {
           registration = s.client->register_group(register_body);
           if (!registration) break;  // stop requested
-          register_body["group_id"] = registration->group_id;  // a later re-registration keeps the id
+          register_body.group_id = registration->group_id;  // a later re-registration keeps the id
           if (!s.options.quiet)
             s.log("registered as group " + registration->group_id + " with " + s.client->server());
         }
@@ -160,7 +164,7 @@ int CoordinatorSession::run(
             s.log("removed " + std::to_string(checkpoints) + " checkpoint(s) not written for " +
                   std::to_string(cache_retention.count() / 1000) + " s");
         }
-        Lease lease;
+        protocol::LeaseGrant lease;
         const LeaseStatus status = s.client->lease(registration->group_id, s.options.lease_wait_s, lease);
         if (status == LeaseStatus::stopped) break;
         if (status == LeaseStatus::none) continue;
@@ -170,11 +174,9 @@ int CoordinatorSession::run(
           continue;
         }
         // Leased: heartbeats start now (downloads and preparation may outlast a lease TTL).
-        const std::string job_id = lease.job.value("id", "");
+        const std::string job_id = lease.job.id;
         // `attempts` counts the attempts that ended without success: this one is attempts + 1.
-        attempt = 1;
-        if (auto it = lease.job.find("attempts"); it != lease.job.end() && it->is_number_integer())
-          attempt = it->get<int64_t>() + 1;
+        attempt = lease.job.attempts + 1;
         int64_t interval = registration->heartbeat_ms;
         if (lease.lease_ttl_ms > 0) interval = std::min<int64_t>(interval, std::max<int64_t>(1, lease.lease_ttl_ms / 3));
         s.cancel.store(false);
@@ -190,7 +192,10 @@ int CoordinatorSession::run(
           s.heartbeat->stop();
           const bool lost = s.heartbeat->lease_lost();
           s.heartbeat.reset();
-          if (!lost) s.client->fail(job_id, lease.lease_id, leased.error_code, leased.error, leased.retryable);
+          if (!lost)
+            s.client->fail(job_id, {.lease_id = lease.lease_id,
+                                    .error = {leased.error_code, leased.error},
+                                    .retryable = leased.retryable});
           JobOutcome outcome;
           outcome.error = leased.error;
           outcome.prepare_failed = true;
@@ -211,54 +216,56 @@ int CoordinatorSession::run(
     comm.set_timeout(job_timeout);
     const GroupJob& job = *message.job;
     JobOutcome outcome = group.run(job);
-    if (outcome.state == JobState::interrupted) interrupted = true;
+    if (outcome.state == RunState::interrupted) interrupted = true;
     if (s.rank != 0) continue;
 
     std::string version;
     HeartbeatLoop& heartbeat = *s.heartbeat;
     // A cancel that arrived while the last steps ran still wins: nothing is published.
-    if (outcome.state == JobState::succeeded && s.cancel.load()) outcome.state = JobState::cancelled;
+    if (outcome.state == RunState::succeeded && s.cancel.load()) outcome.state = RunState::cancelled;
     switch (outcome.state) {
-      case JobState::succeeded: {
+      case RunState::succeeded: {
         std::optional<ResolvedVersion> published;
         try {
           published = registry->publish(job.spec.task, job.out, PublishLineage{.job_id = job.id, .attempt = attempt});
         } catch (const std::exception& e) {
-          outcome.state = JobState::failed;
+          outcome.state = RunState::failed;
           outcome.error = std::string("publish: ") + e.what();
         }
         heartbeat.stop();
         if (published) {
           version = published->task + "@" + std::to_string(published->version);
-          const ReportStatus st = s.client->complete(job.id, lease_id, version);
+          const ReportStatus st = s.client->complete(job.id, {.lease_id = lease_id, .artifact = version});
           if (st != ReportStatus::ok)
             s.log("job " + job.id + ": the coordinator did not take complete " + version +
                   (st == ReportStatus::conflict ? " (409: the lease is gone)" : ""));
         } else if (!heartbeat.lease_lost()) {
-          s.client->fail(job.id, lease_id, "publish_failed", outcome.error, true);
+          s.client->fail(job.id, {.lease_id = lease_id, .error = {"publish_failed", outcome.error}, .retryable = true});
         }
         break;
       }
-      case JobState::failed:
+      case RunState::failed:
         heartbeat.stop();
         if (!heartbeat.lease_lost())
-          s.client->fail(job.id, lease_id, outcome.prepare_failed ? "invalid_job" : "training_failed", outcome.error,
-                         !outcome.prepare_failed);
+          s.client->fail(job.id, {.lease_id = lease_id,
+                                  .error = {outcome.prepare_failed ? "invalid_job" : "training_failed", outcome.error},
+                                  .retryable = !outcome.prepare_failed});
         break;
-      case JobState::cancelled: {
+      case RunState::cancelled: {
         heartbeat.stop();
-        if (!heartbeat.lease_lost()) s.client->cancelled(job.id, lease_id);
+        if (!heartbeat.lease_lost()) s.client->cancelled(job.id, {.lease_id = lease_id});
         std::error_code ignored;
         if (!heartbeat.lease_lost()) std::filesystem::remove(job.checkpoint_file, ignored);
         break;
       }
-      case JobState::interrupted:
+      case RunState::interrupted:
         heartbeat.stop();
         if (!heartbeat.lease_lost())
-          s.client->fail(job.id, lease_id, "preempted",
-                         "the worker group was stopped at step " + std::to_string(outcome.result.train.steps) +
-                             "; checkpoint kept",
-                         true);
+          s.client->fail(job.id, {.lease_id = lease_id,
+                                  .error = {kPreempted, "the worker group was stopped at step " +
+                                                                std::to_string(outcome.result.train.steps) +
+                                                                "; checkpoint kept"},
+                                  .retryable = true});
         break;
     }
     remove_job_staging(job);

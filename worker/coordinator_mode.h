@@ -20,7 +20,9 @@
 namespace trellis {
 
 class ArtifactRegistry;
+namespace protocol {
 class CoordinatorClient;
+}
 class HeartbeatLoop;
 class MpiCommunicator;
 

@@ -4,7 +4,7 @@
 
 namespace trellis {
 
-HeartbeatLoop::HeartbeatLoop(CoordinatorClient& client, std::string job_id, std::string lease_id,
+HeartbeatLoop::HeartbeatLoop(protocol::CoordinatorClient& client, std::string job_id, std::string lease_id,
                              std::chrono::milliseconds interval, std::atomic<bool>* cancel,
                              std::chrono::milliseconds min_gap)
     : client_(client),
@@ -62,30 +62,28 @@ void HeartbeatLoop::run() {
       wake_.wait_until(lock, due);
       continue;  // re-evaluate (news may have arrived, or stop)
     }
-    nlohmann::json body = {{"lease_id", lease_id_}, {"step", step_}, {"total_steps", total_steps_}};
+    protocol::Heartbeat beat{.lease_id = lease_id_, .step = step_, .total_steps = total_steps_};
     if (pending_resumed_) {
-      body["metrics"] = {{"resumed_from_step", *pending_resumed_}};
+      beat.metrics = {{"resumed_from_step", *pending_resumed_}};
       pending_resumed_.reset();
     } else if (pending_train_) {
-      body["metrics"] = std::move(*pending_train_);
+      beat.metrics = std::move(*pending_train_);
       pending_train_.reset();
     } else if (pending_eval_) {
-      body["metrics"] = std::move(*pending_eval_);
+      beat.metrics = std::move(*pending_eval_);
       pending_eval_.reset();
-    } else {
-      body["metrics"] = nlohmann::json::object();
     }
     // Urgency belongs to the training metrics (the first step): it ends once they are sent, or
     // when none are pending (an urgent evaluation went out), so the loop never spins.
     if (!pending_train_) urgent_ = false;
     last_sent = now;
     lock.unlock();
-    const HeartbeatReply reply = client_.heartbeat(job_id_, body);
+    const protocol::HeartbeatOutcome reply = client_.heartbeat(job_id_, beat);
     ++beats_;
     lock.lock();
     last_answer = clock::now();
-    if (reply == HeartbeatReply::cancel) cancel_->store(true);
-    if (reply == HeartbeatReply::lease_lost) {
+    if (reply == protocol::HeartbeatOutcome::cancel) cancel_->store(true);
+    if (reply == protocol::HeartbeatOutcome::lease_lost) {
       lease_lost_.store(true);
       cancel_->store(true);
       // Nothing more to say for a lease that is gone; wait for stop().

@@ -19,7 +19,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "worker/coordinator_client.h"
+#include "protocol/coordinator_client.h"
 
 namespace trellis {
 
@@ -27,7 +27,7 @@ class HeartbeatLoop {
  public:
   // `cancel`: the flag to set (e.g. the one WorkerGroupOptions::cancel_requested reads); null:
   // one of its own. Not owned.
-  HeartbeatLoop(CoordinatorClient& client, std::string job_id, std::string lease_id, std::chrono::milliseconds interval,
+  HeartbeatLoop(protocol::CoordinatorClient& client, std::string job_id, std::string lease_id, std::chrono::milliseconds interval,
                 std::atomic<bool>* cancel = nullptr, std::chrono::milliseconds min_gap = std::chrono::milliseconds(200));
   ~HeartbeatLoop();  // stop()
   HeartbeatLoop(const HeartbeatLoop&) = delete;
@@ -49,7 +49,7 @@ class HeartbeatLoop {
 
  private:
   void run();
-  CoordinatorClient& client_;
+  protocol::CoordinatorClient& client_;
   const std::string job_id_, lease_id_;
   const std::chrono::milliseconds interval_, min_gap_;
   std::mutex mutex_;

@@ -123,16 +123,16 @@ void print_outcome(const trellis::LocalJobItem& item, const trellis::JobOutcome*
   } else {
     const auto& r = outcome->result;
     j["state"] = trellis::to_string(outcome->state);
-    if (outcome->state == trellis::JobState::failed) j["error"] = outcome->error;
-    if (outcome->state == trellis::JobState::succeeded) {
+    if (outcome->state == trellis::RunState::failed) j["error"] = outcome->error;
+    if (outcome->state == trellis::RunState::succeeded) {
       j["artifact"] = published ? published->dir.string() : item.job->out;
       if (published) j["version"] = published->task + "@" + std::to_string(published->version);
       j["metrics"] = r.manifest.metrics;
       j["best_step"] = r.manifest.best_step;
       j["params_trained"] = r.manifest.params_trained;
     }
-    if (outcome->state == trellis::JobState::interrupted) j["checkpoint"] = item.job->checkpoint_file;
-    if (outcome->state != trellis::JobState::failed) {
+    if (outcome->state == trellis::RunState::interrupted) j["checkpoint"] = item.job->checkpoint_file;
+    if (outcome->state != trellis::RunState::failed) {
       j["steps"] = r.train.steps;
       j["resumed_from_step"] = r.resumed_from_step;
       j["replicas_verified"] = r.replicas_verified;
@@ -242,9 +242,9 @@ int main(int argc, char** argv) {
             if (rank != 0) return;
             nlohmann::json j = {{"job", job_id}, {"state", to_string(outcome.state)}, {"world_size", world},
                                 {"threads_per_rank", threads}, {"backbone_loads", backbone_loads}};
-            if (outcome.state == JobState::failed) j["error"] = outcome.error;
+            if (outcome.state == RunState::failed) j["error"] = outcome.error;
             if (!version.empty()) j["version"] = version;
-            if (outcome.state != JobState::failed) {
+            if (outcome.state != RunState::failed) {
               j["steps"] = outcome.result.train.steps;
               j["resumed_from_step"] = outcome.result.resumed_from_step;
               j["prepare_seconds"] = outcome.prepare_seconds;
@@ -279,19 +279,19 @@ int main(int argc, char** argv) {
       const auto started = std::chrono::steady_clock::now();
       JobOutcome outcome = group->run(*message.job);
       std::optional<ResolvedVersion> published;
-      if (registry && outcome.state == JobState::succeeded) {
+      if (registry && outcome.state == RunState::succeeded) {
         try {
           published = registry->publish(message.job->spec.task, message.job->out, PublishLineage{.job_id = message.job->id});
         } catch (const std::exception& e) {
-          outcome.state = JobState::failed;
+          outcome.state = RunState::failed;
           outcome.error = std::string("publish: ") + e.what();
         }
       }
       // Without --out, the artifact was staged in a temporary directory of this job only.
       if (rank == 0 && options.out.empty()) remove_job_staging(*message.job);
       if (rank == 0) print_outcome(*item, &outcome, world, threads, backbone_loads, started, published);
-      any_failed |= outcome.state == JobState::failed;
-      if (outcome.state == JobState::interrupted) {
+      any_failed |= outcome.state == RunState::failed;
+      if (outcome.state == RunState::interrupted) {
         interrupted = true;
         if (rank == 0)
           std::fprintf(stderr, "trellis-worker: job %s interrupted at step %lld; checkpoint %s; rerun to resume\n",

@@ -10,6 +10,7 @@
 
 #include "coordinator/http/router.h"
 #include "common/error.h"
+#include "protocol/json_fields.h"
 
 namespace trellis::api {
 
@@ -20,14 +21,13 @@ class BadRequest : public Error {
 
 // The body as a JSON object; BadRequest with the parse position, or when it is not an object.
 nlohmann::json body_object(const http::Request& req);
-// Typed fields of an object; `where` names it in errors ("field 'step'").
-std::string string_field(const nlohmann::json& obj, const std::string& name);
-std::optional<std::string> optional_string_field(const nlohmann::json& obj, const std::string& name);
-int64_t int_field(const nlohmann::json& obj, const std::string& name, int64_t min, int64_t max);
-std::optional<int64_t> optional_int_field(const nlohmann::json& obj, const std::string& name, int64_t min, int64_t max);
-bool bool_field(const nlohmann::json& obj, const std::string& name);
-// Refuses any key not in `allowed` (BadRequest naming it).
-void only_fields(const nlohmann::json& obj, std::initializer_list<const char*> allowed, const std::string& what);
+// Typed fields of an object (protocol/json_fields.h; Error(invalid), a 400, naming the field).
+using protocol::bool_field;
+using protocol::int_field;
+using protocol::only_fields;
+using protocol::optional_int_field;
+using protocol::optional_string_field;
+using protocol::string_field;
 
 // Query parameters: absent -> nullopt; present but not an integer (or out of range) -> BadRequest.
 std::optional<int64_t> query_int(const http::RouteContext& ctx, const std::string& name, int64_t min, int64_t max);

@@ -20,10 +20,6 @@ std::string format_time(Time t) {
   return buf;
 }
 
-namespace {
-nlohmann::json opt_time(const std::optional<Time>& t) { return t ? nlohmann::json(format_time(*t)) : nlohmann::json(); }
-}  // namespace
-
 std::optional<double> eta_seconds(const Job& job) {
   if (job.state != JobState::running || job.step <= 0 || job.total_steps <= 0) return std::nullopt;
   const double left = static_cast<double>(std::max<int64_t>(0, job.total_steps - job.step));
@@ -37,38 +33,35 @@ std::optional<double> eta_seconds(const Job& job) {
   return left * elapsed / static_cast<double>(job.step);
 }
 
-nlohmann::json job_to_json(const Job& job, std::optional<int64_t> queue_position) {
-  nlohmann::json j;
-  j["id"] = job.id;
-  j["task"] = job.spec.task;
-  j["spec"] = to_json(job.spec);
-  j["backbone"] = job.spec.backbone;
-  j["backbone_sha256"] = job.backbone_sha256;
-  j["state"] = to_string(job.state);
-  j["attempts"] = job.attempts;
-  j["max_attempts"] = job.max_attempts;
-  j["preemptions"] = job.preemptions;
-  j["priority"] = job.priority;
-  j["queue_position"] = queue_position ? nlohmann::json(*queue_position) : nlohmann::json();
+protocol::JobMessage job_message(const Job& job, std::optional<int64_t> queue_position) {
+  protocol::JobMessage m;
+  m.id = job.id;
+  m.task = job.spec.task;
+  m.spec = to_json(job.spec);
+  m.backbone = job.spec.backbone;
+  m.backbone_sha256 = job.backbone_sha256;
+  m.state = job.state;
+  m.attempts = job.attempts;
+  m.max_attempts = job.max_attempts;
+  m.preemptions = job.preemptions;
+  m.priority = job.priority;
+  m.queue_position = queue_position;
   // Counting stops at the cap: a position at the cap means "that many or more".
-  j["queue_position_exact"] = queue_position ? nlohmann::json(*queue_position < JobStore::kQueuePositionCap)
-                                             : nlohmann::json();
-  j["cancel_requested"] = job.cancel_requested;
-  const auto eta = eta_seconds(job);
-  j["progress"] = {{"step", job.step}, {"total_steps", job.total_steps},
-                   {"eta_seconds", eta ? nlohmann::json(*eta) : nlohmann::json()}};
-  j["metrics"] = job.metrics;
-  j["error"] = job.error ? nlohmann::json{{"code", job.error->code}, {"message", job.error->message}} : nlohmann::json();
-  j["artifact"] = job.artifact_ref.empty() ? nlohmann::json() : nlohmann::json(job.artifact_ref);
-  j["created_at"] = format_time(job.created_at);
-  j["updated_at"] = format_time(job.updated_at);
-  j["started_at"] = opt_time(job.started_at);
-  j["finished_at"] = opt_time(job.finished_at);
-  return j;
+  if (queue_position) m.queue_position_exact = *queue_position < JobStore::kQueuePositionCap;
+  m.cancel_requested = job.cancel_requested;
+  m.progress = {job.step, job.total_steps, eta_seconds(job)};
+  m.metrics = job.metrics;
+  if (job.error) m.error = protocol::ErrorInfo{job.error->code, job.error->message};
+  if (!job.artifact_ref.empty()) m.artifact = job.artifact_ref;
+  m.created_at = format_time(job.created_at);
+  m.updated_at = format_time(job.updated_at);
+  if (job.started_at) m.started_at = format_time(*job.started_at);
+  if (job.finished_at) m.finished_at = format_time(*job.finished_at);
+  return m;
 }
 
-nlohmann::json event_to_json(const JobEvent& e) {
-  return {{"seq", e.seq}, {"time", format_time(e.time)}, {"kind", to_string(e.kind)}, {"payload", e.payload}};
+protocol::EventMessage event_message(const JobEvent& e) {
+  return {.seq = e.seq, .time = format_time(e.time), .kind = e.kind, .payload = e.payload};
 }
 
 }  // namespace trellis::api

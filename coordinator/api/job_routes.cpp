@@ -40,20 +40,12 @@ bool valid_idempotency_key(const std::string& key) {
 }
 
 SubmitRequest submit_request(const JobApi& api, const http::Request& req, std::vector<FileStore::Pin>& pins) {
-  const nlohmann::json body = body_object(req);
+  const auto envelope = body_object(req).get<protocol::SubmitEnvelope>();
   SubmitRequest request;
-  request.max_attempts = api.default_max_attempts;
-  nlohmann::json spec_json = body;
-  if (body.contains("spec")) {  // the envelope form
-    only_fields(body, {"spec", "priority", "max_attempts"}, "request body");
-    spec_json = body["spec"];
-    if (!spec_json.is_object()) throw BadRequest("field 'spec' must be a JSON object (the job spec)");
-    request.priority = static_cast<int>(optional_int_field(body, "priority", -1000, 1000).value_or(0));
-    request.max_attempts =
-        static_cast<int>(optional_int_field(body, "max_attempts", 1, 100).value_or(api.default_max_attempts));
-  }
+  request.priority = envelope.priority.value_or(0);
+  request.max_attempts = envelope.max_attempts.value_or(api.default_max_attempts);
   try {
-    request.spec = parse_job_spec(spec_json, "job");
+    request.spec = parse_job_spec(envelope.spec, "job");
   } catch (const Error& e) {
     throw BadRequest(e.what());
   }
@@ -75,8 +67,8 @@ SubmitRequest submit_request(const JobApi& api, const http::Request& req, std::v
   return request;
 }
 
-nlohmann::json job_json(JobApi& api, const Job& job) {
-  return job_to_json(job, api.store.queue_position_of(job));
+protocol::JobMessage job_json(JobApi& api, const Job& job) {
+  return job_message(job, api.store.queue_position_of(job));
 }
 
 }  // namespace
@@ -109,12 +101,11 @@ void add_job_routes(http::Router& router, JobApi& api) {
         if (!valid_job_id(it->second)) throw BadRequest("query parameter 'after' must be a job id");
         query.after = it->second;
       }
-      nlohmann::json jobs = nlohmann::json::array();
+      protocol::JobPage page;
       const std::vector<Job> found = api.store.list(query);
-      for (const Job& job : found) jobs.push_back(job_json(api, job));
-      const bool more = static_cast<int>(found.size()) == query.limit;
-      return http::json_response(req, bh::status::ok,
-                                 {{"jobs", jobs}, {"next", more ? nlohmann::json(found.back().id) : nlohmann::json()}});
+      for (const Job& job : found) page.jobs.push_back(job_json(api, job));
+      if (static_cast<int>(found.size()) == query.limit) page.next = found.back().id;
+      return http::json_response(req, bh::status::ok, page);
     });
   });
 
@@ -155,12 +146,9 @@ void add_job_routes(http::Router& router, JobApi& api) {
                 const std::vector<JobEvent> events = api.store.events(id, after, 1000);
                 const Job job = api.store.get(id);
                 if (events.empty() && !final && !is_terminal(job.state)) return no_content(*req);
-                nlohmann::json list = nlohmann::json::array();
-                for (const auto& e : events) list.push_back(event_to_json(e));
-                return http::json_response(*req, bh::status::ok,
-                                           {{"events", list},
-                                            {"last_seq", events.empty() ? after : events.back().seq},
-                                            {"state", to_string(job.state)}});
+                protocol::EventPage page{.last_seq = events.empty() ? after : events.back().seq, .state = job.state};
+                for (const auto& e : events) page.events.push_back(event_message(e));
+                return http::json_response(*req, bh::status::ok, page);
               });
               if (http::status_of(answer) == bh::status::no_content) return std::nullopt;
               return answer;

@@ -334,7 +334,7 @@ std::optional<Lease> BasicJobStore::lease(const std::string& group_id,
   });
 }
 
-HeartbeatReply BasicJobStore::heartbeat(const std::string& job_id, const std::string& lease_id,
+HeartbeatAction BasicJobStore::heartbeat(const std::string& job_id, const std::string& lease_id,
                                         int64_t step, int64_t total_steps,
                                         const nlohmann::json& metrics) {
   if (step < 0 || total_steps < 0) invalid("step and total_steps must be >= 0.");
@@ -358,7 +358,7 @@ HeartbeatReply BasicJobStore::heartbeat(const std::string& job_id, const std::st
     job.updated_at = t;
     write(job, events, false);
     touch_group(job.lease_group_id, t);
-    return job.cancel_requested ? HeartbeatReply::cancel : HeartbeatReply::proceed;
+    return job.cancel_requested ? HeartbeatAction::cancel : HeartbeatAction::proceed;
   });
 }
 

@@ -32,7 +32,7 @@ class BasicJobStore : public JobStore {
   Group register_group(const Group& group) override;
   Group get_group(const std::string& group_id) override;
   std::optional<Lease> lease(const std::string& group_id, std::chrono::milliseconds ttl) override;
-  HeartbeatReply heartbeat(const std::string& job_id, const std::string& lease_id, int64_t step,
+  HeartbeatAction heartbeat(const std::string& job_id, const std::string& lease_id, int64_t step,
                            int64_t total_steps, const nlohmann::json& metrics) override;
   Job complete(const std::string& job_id, const std::string& lease_id,
                const std::string& artifact_ref) override;

@@ -30,23 +30,12 @@
 #include <nlohmann/json.hpp>
 
 #include "common/clock.h"
+#include "protocol/ids.h"
+#include "protocol/job_state.h"
 #include "trainer/spec/job_spec.h"
 
 namespace trellis {
 
-enum class JobState { queued, leased, running, succeeded, failed, cancelled };
-
-std::string to_string(JobState s);
-JobState parse_job_state(const std::string& s);  // throws Error(invalid) naming the value
-bool is_terminal(JobState s);
-bool is_live(JobState s);  // leased or running: holds a lease
-
-enum class EventKind { state, progress, metrics, error };
-std::string to_string(EventKind k);
-EventKind parse_event_kind(const std::string& s);  // throws Error(invalid)
-
-// The error code of a deliberate hand-back (the worker checkpointed and gave the job back).
-inline constexpr const char* kPreempted = "preempted";
 
 struct JobError {
   std::string code;     // short machine-readable code, e.g. "lease_expired", "oom"
@@ -130,8 +119,6 @@ struct Lease {
   Time expires_at{};
 };
 
-enum class HeartbeatReply { proceed, cancel };
-
 // Times are kept to the millisecond (what the database stores).
 Time to_millis(Time t);
 int64_t millis_since_epoch(Time t);
@@ -139,8 +126,5 @@ Time from_millis(int64_t ms);
 
 // "j-"/"l-" + 32 lowercase hex digits from a random 128-bit number.
 std::string new_random_id(const std::string& prefix);
-// Whether `id` has that form: "j-" (jobs), "g-" (groups) + 32 lowercase hex digits.
-bool valid_job_id(const std::string& id);
-bool valid_group_id(const std::string& id);
 
 }  // namespace trellis

@@ -100,7 +100,7 @@ class JobStore {
   // Renews the lease for its ttl and records progress and metrics (a `progress` event when the
   // step moves, a `metrics` event when metrics is a non-empty object). leased -> running on the
   // first heartbeat. Answers cancel when cancel was requested. Stale/expired lease: conflict.
-  virtual HeartbeatReply heartbeat(const std::string& job_id, const std::string& lease_id,
+  virtual HeartbeatAction heartbeat(const std::string& job_id, const std::string& lease_id,
                                    int64_t step, int64_t total_steps,
                                    const nlohmann::json& metrics) = 0;
   virtual Job complete(const std::string& job_id, const std::string& lease_id,

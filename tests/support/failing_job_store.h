@@ -43,7 +43,7 @@ class FailingJobStore : public JobStore {
   std::optional<Lease> lease(const std::string& group, std::chrono::milliseconds ttl) override {
     return tick("lease"), inner_.lease(group, ttl);
   }
-  HeartbeatReply heartbeat(const std::string& id, const std::string& lease, int64_t step, int64_t total,
+  HeartbeatAction heartbeat(const std::string& id, const std::string& lease, int64_t step, int64_t total,
                            const nlohmann::json& metrics) override {
     return tick("heartbeat"), inner_.heartbeat(id, lease, step, total, metrics);
   }

@@ -11,11 +11,6 @@ namespace {
 bool names_format(const std::string& extension) { return table_format_of_extension(extension).has_value(); }
 }  // namespace
 
-bool is_sha256_hex(std::string_view text) {
-  return text.size() == 64 &&
-         std::all_of(text.begin(), text.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
-}
-
 std::optional<DataReference> parse_data_reference(const std::string& reference) {
   std::string rest = reference.rfind("file:", 0) == 0 ? reference.substr(5) : reference;
   DataReference ref;

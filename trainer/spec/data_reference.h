@@ -8,6 +8,8 @@
 #include <string>
 #include <string_view>
 
+#include "common/sha256.h"  // is_sha256_hex
+
 namespace trellis {
 
 struct DataReference {
@@ -20,8 +22,6 @@ struct DataReference {
 std::optional<DataReference> parse_data_reference(const std::string& reference);
 // True for "file:..." references (not bare ids) that parse.
 bool is_file_data_reference(const std::string& value);
-// 64 lowercase hex digits.
-bool is_sha256_hex(std::string_view text);
 // The reference for an uploaded local file: its extension, lowercased, when it names a format.
 DataReference data_reference_for(const std::string& id, const std::filesystem::path& local_file);
 

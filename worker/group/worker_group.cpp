@@ -13,12 +13,12 @@
 
 namespace trellis {
 
-std::string to_string(JobState state) {
+std::string to_string(RunState state) {
   switch (state) {
-    case JobState::succeeded: return "succeeded";
-    case JobState::failed: return "failed";
-    case JobState::interrupted: return "interrupted";
-    case JobState::cancelled: return "cancelled";
+    case RunState::succeeded: return "succeeded";
+    case RunState::failed: return "failed";
+    case RunState::interrupted: return "interrupted";
+    case RunState::cancelled: return "cancelled";
   }
   return "unknown";
 }
@@ -46,7 +46,7 @@ JobOutcome WorkerGroup::run(const GroupJob& job) {
   comm_.allreduce_sum(failed);
   for (int r = 0; r < world; ++r) {
     if (failed[r].item<int>() == 0) continue;
-    outcome.state = JobState::failed;
+    outcome.state = RunState::failed;
     outcome.prepare_failed = true;
     outcome.error = (world > 1 ? "rank " + std::to_string(r) + ": " : "") + broadcast_bytes(comm_, error, r);
     outcome.seconds = std::chrono::duration<double>(clock::now() - start).count();
@@ -89,9 +89,9 @@ JobOutcome WorkerGroup::run(const GroupJob& job) {
   };
   outcome.result = with_torch_errors([&] { return run_prepared_job(*prepared, backbone_, comm_, options); });
   switch (outcome.result.train.outcome) {
-    case TrainOutcome::completed: outcome.state = JobState::succeeded; break;
-    case TrainOutcome::preempted: outcome.state = JobState::interrupted; break;
-    case TrainOutcome::cancelled: outcome.state = JobState::cancelled; break;
+    case TrainOutcome::completed: outcome.state = RunState::succeeded; break;
+    case TrainOutcome::preempted: outcome.state = RunState::interrupted; break;
+    case TrainOutcome::cancelled: outcome.state = RunState::cancelled; break;
   }
   outcome.seconds = std::chrono::duration<double>(clock::now() - start).count();
   return outcome;

@@ -40,11 +40,12 @@ struct WorkerGroupOptions {
   std::function<void(const EvalReport&)> on_eval_report;
 };
 
-enum class JobState { succeeded, failed, interrupted, cancelled };
-std::string to_string(JobState state);
+// How one run of a job in this group ended (the coordinator's job states are protocol/job_state.h).
+enum class RunState { succeeded, failed, interrupted, cancelled };
+std::string to_string(RunState state);
 
 struct JobOutcome {
-  JobState state = JobState::failed;
+  RunState state = RunState::failed;
   std::string error;                 // failed: "rank R: cause"
   bool prepare_failed = false;       // failed in the prepare phase: the job's own spec or data is at fault
   JobRunResult result;               // succeeded or interrupted

@@ -9,12 +9,14 @@
 #include <fstream>
 
 #include "common/sha256.h"
-#include "worker/coordinator_client.h"
+#include "protocol/coordinator_client.h"
 #include "worker/coordinator_jobs.h"
 #include "worker/disk_retention.h"
 
 namespace trellis::testing {
 namespace {
+
+using namespace trellis::protocol;
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
@@ -90,9 +92,10 @@ TEST_F(DataCacheTest, StaleCheckpointsAreRemoved) {
 TEST_F(DataCacheTest, ALeasedJobMarksItsCachedFilesUsed) {
   const std::string rows = "{\"text\": \"good\", \"label\": \"pos\"}\n";
   const std::string sha = cached(rows, 48h);
-  const nlohmann::json job = {{"id", "j-" + std::string(32, '1')},
-                              {"spec", {{"task", "sent"}, {"backbone", "tiny-bert"},
-                                        {"data", {{"train", "file:" + sha + ".jsonl"}}}}}};
+  JobMessage job;
+  job.id = "j-" + std::string(32, '1');
+  job.state = JobState::leased;
+  job.spec = {{"task", "sent"}, {"backbone", "tiny-bert"}, {"data", {{"train", "file:" + sha + ".jsonl"}}}};
   CoordinatorClientOptions client_options;
   client_options.server = "http://127.0.0.1:1";  // never called: the file is cached
   client_options.token = "worker-token-0123456789";

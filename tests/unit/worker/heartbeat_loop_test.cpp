@@ -7,11 +7,13 @@
 #include <atomic>
 #include <thread>
 
-#include "tests/unit/worker/fake_coordinator.h"
+#include "tests/support/fake_coordinator.h"
 #include "worker/heartbeat_loop.h"
 
 namespace trellis::testing {
 namespace {
+
+using namespace trellis::protocol;
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;

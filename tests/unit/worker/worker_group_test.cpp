@@ -65,10 +65,10 @@ TEST_F(GroupFixture, JobsBackToBackLeaveEarlierTasksUntouched) {
   for (const auto& [name, t] : bb->weights()) weights_before.emplace(name, t.clone());
 
   const JobOutcome a = group.run(job("alpha", 1));
-  ASSERT_EQ(a.state, JobState::succeeded) << a.error;
+  ASSERT_EQ(a.state, RunState::succeeded) << a.error;
   const at::Tensor alpha_before = predict(dir / "out-alpha");
   const JobOutcome b = group.run(job("beta", 2));
-  ASSERT_EQ(b.state, JobState::succeeded) << b.error;
+  ASSERT_EQ(b.state, RunState::succeeded) << b.error;
   EXPECT_TRUE(predict(dir / "out-alpha").equal(alpha_before)) << "training beta changed alpha's predictions";
   EXPECT_FALSE(predict(dir / "out-beta").equal(alpha_before));
   for (const auto& [name, t] : weights_before) EXPECT_TRUE(bb->weight(name).equal(t)) << name;
@@ -83,13 +83,13 @@ TEST_F(GroupFixture, BadJobFailsAndTheGroupGoesOn) {
   GroupJob bad = job("bad", 1);
   bad.spec.data.train = (dir / "missing.jsonl").string();
   const JobOutcome failed = group.run(bad);
-  EXPECT_EQ(failed.state, JobState::failed);
+  EXPECT_EQ(failed.state, RunState::failed);
   EXPECT_HAS(failed.error, "missing.jsonl");
   GroupJob other_backbone = job("other", 1);
   other_backbone.spec.backbone = "all-MiniLM-L6-v2";
   EXPECT_HAS(group.run(other_backbone).error, "loaded backbone is 'tiny-random'");
   EXPECT_FALSE(fs::exists(dir / "out-bad"));
-  EXPECT_EQ(group.run(job("good", 1)).state, JobState::succeeded);
+  EXPECT_EQ(group.run(job("good", 1)).state, RunState::succeeded);
 }
 
 TEST_F(GroupFixture, EveryCollectiveFailurePropagatesAndLeavesNoArtifact) {
@@ -97,7 +97,7 @@ TEST_F(GroupFixture, EveryCollectiveFailurePropagatesAndLeavesNoArtifact) {
   testing::FaultCommunicator counter(0);
   WorkerGroupOptions options;
   options.log_progress = false;
-  ASSERT_EQ(WorkerGroup(counter, bb, options).run(job("count", 1)).state, JobState::succeeded);
+  ASSERT_EQ(WorkerGroup(counter, bb, options).run(job("count", 1)).state, RunState::succeeded);
   ASSERT_GT(counter.calls(), 0);
   for (int n = 1; n <= counter.calls(); ++n) {
     testing::FaultCommunicator comm(n);

@@ -139,7 +139,7 @@ TYPED_TEST(JobStoreTest, FullLifecycleToSucceeded) {
   EXPECT_EQ(l.job.state, JobState::leased);
   EXPECT_EQ(l.job.lease_group_id, "g1");
   this->clock_.advance(1s);
-  EXPECT_EQ(s.heartbeat(l.job.id, l.lease_id, 10, 100, {{"loss", 0.5}}), HeartbeatReply::proceed);
+  EXPECT_EQ(s.heartbeat(l.job.id, l.lease_id, 10, 100, {{"loss", 0.5}}), HeartbeatAction::proceed);
   Job j = s.get(l.job.id);
   EXPECT_EQ(j.state, JobState::running);
   EXPECT_EQ(j.started_at, this->clock_.now());
@@ -257,7 +257,7 @@ TYPED_TEST(JobStoreTest, LiveJobsAreEveryQueuedLeasedAndRunningJob) {
   auto& s = *this->store_;
   const Lease leased = this->submit_and_lease(make_request("a"));
   const Lease running = this->submit_and_lease(make_request("b"));
-  ASSERT_EQ(s.heartbeat(running.job.id, running.lease_id, 1, 10, nullptr), HeartbeatReply::proceed);
+  ASSERT_EQ(s.heartbeat(running.job.id, running.lease_id, 1, 10, nullptr), HeartbeatAction::proceed);
   const Lease done = this->submit_and_lease(make_request("c"));
   s.complete(done.job.id, done.lease_id, "c@1");
   s.cancel(s.submit(make_request("d")).job.id);
@@ -350,7 +350,7 @@ TYPED_TEST(JobStoreTest, StaleLeaseIsRefusedAfterExpiryAndRelease) {
   this->expect_error(ErrorCode::conflict, [&] { s.heartbeat(old.job.id, old.lease_id, 1, 1, nullptr); });
   this->expect_error(ErrorCode::conflict, [&] { s.complete(old.job.id, old.lease_id, "a@1"); });
   this->expect_error(ErrorCode::conflict, [&] { s.fail(old.job.id, old.lease_id, {"x", "y"}, false); });
-  EXPECT_EQ(s.heartbeat(fresh->job.id, fresh->lease_id, 1, 1, nullptr), HeartbeatReply::proceed);
+  EXPECT_EQ(s.heartbeat(fresh->job.id, fresh->lease_id, 1, 1, nullptr), HeartbeatAction::proceed);
   EXPECT_EQ(s.complete(fresh->job.id, fresh->lease_id, "sst2@1").state, JobState::succeeded);
 }
 
@@ -375,7 +375,7 @@ TYPED_TEST(JobStoreTest, CancelRunningGoesThroughHeartbeat) {
   auto n_events = s.events(j.id, 0, 1000).size();
   s.cancel(l.job.id);  // idempotent: no new event
   EXPECT_EQ(s.events(j.id, 0, 1000).size(), n_events);
-  EXPECT_EQ(s.heartbeat(l.job.id, l.lease_id, 2, 10, nullptr), HeartbeatReply::cancel);
+  EXPECT_EQ(s.heartbeat(l.job.id, l.lease_id, 2, 10, nullptr), HeartbeatAction::cancel);
   j = s.cancelled(l.job.id, l.lease_id);
   EXPECT_EQ(j.state, JobState::cancelled);
   EXPECT_TRUE(j.artifact_ref.empty());

@@ -55,7 +55,7 @@ TEST(SqliteDurability, ReopenedStoreSeesEverything) {
   EXPECT_EQ(running.state, JobState::running);
   EXPECT_TRUE(running.cancel_requested);
   EXPECT_EQ(running.lease_id, lease_id);
-  EXPECT_EQ(s.heartbeat(running_id, lease_id, 4, 9, nullptr), HeartbeatReply::cancel);
+  EXPECT_EQ(s.heartbeat(running_id, lease_id, 4, 9, nullptr), HeartbeatAction::cancel);
   EXPECT_EQ(s.queue_position(queued_id), 0);
   auto again = make_request("done");
   again.idempotency_key = "k1";

@@ -10,12 +10,14 @@
 #include <filesystem>
 #include <fstream>
 
-#include "tests/unit/worker/fake_coordinator.h"
+#include "tests/support/fake_coordinator.h"
 #include "common/error.h"
-#include "worker/coordinator_client.h"
+#include "protocol/coordinator_client.h"
 
 namespace trellis::testing {
 namespace {
+
+using namespace trellis::protocol;
 
 using namespace std::chrono_literals;
 
@@ -43,8 +45,11 @@ class CoordinatorClientTest : public ::testing::Test {
   std::vector<std::string> log_;
 };
 
-const nlohmann::json kRegisterBody = {{"backbone_name", "tiny-bert"}, {"backbone_sha256", std::string(64, 'a')},
-                                      {"world_size", 2}, {"devices", {"cpu", "cpu"}}, {"host", "node-1"}};
+const GroupRegistration kRegisterBody{.backbone_name = "tiny-bert",
+                                      .backbone_sha256 = std::string(64, 'a'),
+                                      .world_size = 2,
+                                      .devices = {"cpu", "cpu"},
+                                      .host = "node-1"};
 
 TEST_F(CoordinatorClientTest, RegisterSendsTheBodyWithTheTokenAndReadsTheReply) {
   CoordinatorClient client(options());
@@ -60,7 +65,7 @@ TEST_F(CoordinatorClientTest, RegisterSendsTheBodyWithTheTokenAndReadsTheReply) 
   const auto body = got[0].json();
   for (const char* field : {"backbone_name", "backbone_sha256", "world_size", "devices", "host"})
     EXPECT_TRUE(body.contains(field)) << field;
-  EXPECT_EQ(body, kRegisterBody);
+  EXPECT_EQ(body.get<GroupRegistration>(), kRegisterBody);  // what the server reads back
 }
 
 TEST_F(CoordinatorClientTest, RegisterWithoutHeartbeatMsUsesAThirdOfTheLeaseTtl) {
@@ -109,14 +114,15 @@ TEST_F(CoordinatorClientTest, ShouldStopEndsTheRegisterRetries) {
 }
 
 TEST_F(CoordinatorClientTest, LeaseReadsTheLeaseAndTheJob) {
-  fake_.script(kLease, {200, R"({"lease_id":"l-1","lease_ttl_ms":20000,"job":{"id":"j-9","task":"sent"}})"});
+  fake_.script(kLease, {200, R"({"lease_id":"l-1","lease_ttl_ms":20000,"job":{"id":"j-9","task":"sent","state":"leased"}})"});
   CoordinatorClient client(options());
-  Lease lease;
+  LeaseGrant lease;
   EXPECT_EQ(client.lease("g-1", 0, lease), LeaseStatus::leased);
   EXPECT_EQ(lease.lease_id, "l-1");
   EXPECT_EQ(lease.lease_ttl_ms, 20000);
-  EXPECT_EQ(lease.job.value("id", ""), "j-9");
-  EXPECT_EQ(lease.job.value("task", ""), "sent");
+  EXPECT_EQ(lease.job.id, "j-9");
+  EXPECT_EQ(lease.job.task, "sent");
+  EXPECT_EQ(lease.job.state, JobState::leased);
   const auto got = fake_.requests(kLease);
   ASSERT_EQ(got.size(), 1u);
   EXPECT_EQ(got[0].target, "/v1/groups/g-1/lease?wait=0");
@@ -127,7 +133,7 @@ TEST_F(CoordinatorClientTest, LeaseReadsTheLeaseAndTheJob) {
 
 TEST_F(CoordinatorClientTest, Lease204MeansNoJob) {
   CoordinatorClient client(options());  // the default lease reply is 204
-  Lease lease;
+  LeaseGrant lease;
   EXPECT_EQ(client.lease("g-1", 1, lease), LeaseStatus::none);
   EXPECT_EQ(fake_.count(kLease), 1u);
   EXPECT_EQ(fake_.requests(kLease)[0].query.at("wait"), "1");
@@ -136,16 +142,16 @@ TEST_F(CoordinatorClientTest, Lease204MeansNoJob) {
 TEST_F(CoordinatorClientTest, Lease404MeansUnknownGroup) {
   fake_.script(kLease, {404, R"({"error":{"code":"not_found","message":"no such group"}})"});
   CoordinatorClient client(options());
-  Lease lease;
+  LeaseGrant lease;
   EXPECT_EQ(client.lease("g-gone", 0, lease), LeaseStatus::unknown_group);
   EXPECT_EQ(fake_.count(kLease), 1u);
 }
 
 TEST_F(CoordinatorClientTest, LeaseRetriesA503AndThenSucceeds) {
   fake_.script(kLease, {503, ""});
-  fake_.script(kLease, {200, R"({"lease_id":"l-2","lease_ttl_ms":20000,"job":{"id":"j-2"}})"});
+  fake_.script(kLease, {200, FakeCoordinator::body(LeaseGrant{.lease_id = "l-2", .lease_ttl_ms = 20000, .job = FakeCoordinator::job("j-2", JobState::leased)})});
   CoordinatorClient client(options());
-  Lease lease;
+  LeaseGrant lease;
   EXPECT_EQ(client.lease("g-1", 0, lease), LeaseStatus::leased);
   EXPECT_EQ(lease.lease_id, "l-2");
   EXPECT_EQ(fake_.count(kLease), 2u);
@@ -153,7 +159,7 @@ TEST_F(CoordinatorClientTest, LeaseRetriesA503AndThenSucceeds) {
 
 TEST_F(CoordinatorClientTest, CompleteSendsLeaseAndArtifact) {
   CoordinatorClient client(options());
-  EXPECT_EQ(client.complete("j-1", "l-1", "sent@3"), ReportStatus::ok);
+  EXPECT_EQ(client.complete("j-1", {"l-1", "sent@3"}), ReportStatus::ok);
   const auto got = fake_.requests(kComplete);
   ASSERT_EQ(got.size(), 1u);
   EXPECT_EQ(got[0].target, "/v1/jobs/j-1/complete");
@@ -162,7 +168,7 @@ TEST_F(CoordinatorClientTest, CompleteSendsLeaseAndArtifact) {
 
 TEST_F(CoordinatorClientTest, FailSendsLeaseErrorAndRetryable) {
   CoordinatorClient client(options());
-  EXPECT_EQ(client.fail("j-1", "l-1", "bad_data", "row 3 has no label", true), ReportStatus::ok);
+  EXPECT_EQ(client.fail("j-1", {"l-1", {"bad_data", "row 3 has no label"}, true}), ReportStatus::ok);
   const auto got = fake_.requests(kFail);
   ASSERT_EQ(got.size(), 1u);
   EXPECT_EQ(got[0].target, "/v1/jobs/j-1/fail");
@@ -175,7 +181,7 @@ TEST_F(CoordinatorClientTest, FailSendsLeaseErrorAndRetryable) {
 
 TEST_F(CoordinatorClientTest, CancelledSendsTheLease) {
   CoordinatorClient client(options());
-  EXPECT_EQ(client.cancelled("j-1", "l-1"), ReportStatus::ok);
+  EXPECT_EQ(client.cancelled("j-1", {"l-1"}), ReportStatus::ok);
   const auto got = fake_.requests(kCancelled);
   ASSERT_EQ(got.size(), 1u);
   EXPECT_EQ(got[0].target, "/v1/jobs/j-1/cancelled");
@@ -185,7 +191,7 @@ TEST_F(CoordinatorClientTest, CancelledSendsTheLease) {
 TEST_F(CoordinatorClientTest, CompleteRetriesA503AndThenSucceeds) {
   fake_.script(kComplete, {503, ""});
   CoordinatorClient client(options());
-  EXPECT_EQ(client.complete("j-1", "l-1", "sent@3"), ReportStatus::ok);
+  EXPECT_EQ(client.complete("j-1", {"l-1", "sent@3"}), ReportStatus::ok);
   EXPECT_EQ(fake_.count(kComplete), 2u);
 }
 
@@ -193,8 +199,8 @@ TEST_F(CoordinatorClientTest, ReportConflictAndFatalAnswersAreNotRetried) {
   fake_.script(kComplete, {409, R"({"error":{"code":"conflict","message":"lease gone"}})"});
   fake_.script(kFail, {400, R"({"error":{"code":"invalid","message":"no"}})"});
   CoordinatorClient client(options());
-  EXPECT_EQ(client.complete("j-1", "l-1", "sent@3"), ReportStatus::conflict);
-  EXPECT_EQ(client.fail("j-1", "l-1", "x", "y", false), ReportStatus::gave_up);
+  EXPECT_EQ(client.complete("j-1", {"l-1", "sent@3"}), ReportStatus::conflict);
+  EXPECT_EQ(client.fail("j-1", {"l-1", {"x", "y"}, false}), ReportStatus::gave_up);
   EXPECT_EQ(fake_.count(kComplete), 1u);
   EXPECT_EQ(fake_.count(kFail), 1u);
 }
@@ -205,7 +211,7 @@ TEST_F(CoordinatorClientTest, ReportGivesUpAfterTheDeadline) {
   o.report_deadline = 2s;
   CoordinatorClient client(o);
   const auto start = std::chrono::steady_clock::now();
-  EXPECT_EQ(client.cancelled("j-1", "l-1"), ReportStatus::gave_up);
+  EXPECT_EQ(client.cancelled("j-1", {"l-1"}), ReportStatus::gave_up);
   EXPECT_LT(std::chrono::steady_clock::now() - start, 4s);
   EXPECT_GE(fake_.count(kCancelled), 2u);
 }
@@ -216,15 +222,15 @@ TEST_F(CoordinatorClientTest, HeartbeatRepliesMapToActions) {
   fake_.script(kHeartbeat, {409, R"({"error":{"code":"conflict","message":"lease gone"}})"});
   fake_.script(kHeartbeat, {503, ""});
   CoordinatorClient client(options());
-  const nlohmann::json body = {{"lease_id", "l-1"}, {"step", 3}, {"total_steps", 10}, {"metrics", nlohmann::json::object()}};
-  EXPECT_EQ(client.heartbeat("j-1", body), HeartbeatReply::proceed);
-  EXPECT_EQ(client.heartbeat("j-1", body), HeartbeatReply::cancel);
-  EXPECT_EQ(client.heartbeat("j-1", body), HeartbeatReply::lease_lost);
-  EXPECT_EQ(client.heartbeat("j-1", body), HeartbeatReply::unreachable);  // one try: no retry
+  const Heartbeat body{.lease_id = "l-1", .step = 3, .total_steps = 10};
+  EXPECT_EQ(client.heartbeat("j-1", body), HeartbeatOutcome::proceed);
+  EXPECT_EQ(client.heartbeat("j-1", body), HeartbeatOutcome::cancel);
+  EXPECT_EQ(client.heartbeat("j-1", body), HeartbeatOutcome::lease_lost);
+  EXPECT_EQ(client.heartbeat("j-1", body), HeartbeatOutcome::unreachable);  // one try: no retry
   const auto got = fake_.requests(kHeartbeat);
   ASSERT_EQ(got.size(), 4u);
   EXPECT_EQ(got[0].target, "/v1/jobs/j-1/heartbeat");
-  EXPECT_EQ(got[0].json(), body);
+  EXPECT_EQ(got[0].json(), nlohmann::json({{"lease_id", "l-1"}, {"step", 3}, {"total_steps", 10}, {"metrics", nlohmann::json::object()}}));
 }
 
 TEST_F(CoordinatorClientTest, HeartbeatToAClosedPortIsUnreachable) {
@@ -233,7 +239,7 @@ TEST_F(CoordinatorClientTest, HeartbeatToAClosedPortIsUnreachable) {
   auto o = options();
   o.server = "http://127.0.0.1:1";
   CoordinatorClient client(o);
-  EXPECT_EQ(client.heartbeat("j-1", {{"lease_id", "l-1"}}), HeartbeatReply::unreachable);
+  EXPECT_EQ(client.heartbeat("j-1", Heartbeat{.lease_id = "l-1"}), HeartbeatOutcome::unreachable);
 }
 
 TEST_F(CoordinatorClientTest, DownloadErrorsThatCannotSucceedAreNotRetryable) {

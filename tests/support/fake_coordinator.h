@@ -19,6 +19,7 @@
 #include "coordinator/http/auth.h"
 #include "coordinator/http/http_server.h"
 #include "coordinator/http/router.h"
+#include "protocol/messages.h"
 
 namespace trellis::testing {
 
@@ -52,13 +53,14 @@ class FakeCoordinator {
   FakeCoordinator() {
     tokens_.add(kWorkerToken, http::Role::worker);
     namespace bh = boost::beast::http;
-    defaults_[kGroups] = {201, R"({"group_id":"g-1","lease_ttl_ms":30000,"heartbeat_ms":10000})"};
+    defaults_[kGroups] = {201, body(protocol::GroupRegistered{.group_id = "g-1", .lease_ttl_ms = 30000,
+                                                              .heartbeat_ms = 10000})};
     defaults_[kLease] = {204, ""};
-    defaults_[kHeartbeat] = {200, R"({"action":"continue"})"};
-    defaults_[kComplete] = {200, R"({"id":"j-1","state":"succeeded"})"};
-    defaults_[kFail] = {200, R"({"id":"j-1","state":"failed"})"};
-    defaults_[kCancelled] = {200, R"({"id":"j-1","state":"cancelled"})"};
-    defaults_[kFiles] = {404, R"({"error":{"code":"not_found","message":"no such file"}})"};
+    defaults_[kHeartbeat] = {200, body(protocol::HeartbeatAnswer{})};
+    defaults_[kComplete] = {200, body(job("j-1", JobState::succeeded))};
+    defaults_[kFail] = {200, body(job("j-1", JobState::failed))};
+    defaults_[kCancelled] = {200, body(job("j-1", JobState::cancelled))};
+    defaults_[kFiles] = {404, body(protocol::ErrorReply{{"not_found", "no such file"}})};
     for (const char* p : {kGroups, kLease, kHeartbeat, kComplete, kFail, kCancelled}) add(bh::verb::post, p);
     add(bh::verb::get, kFiles);
     http::ServerOptions options;
@@ -74,6 +76,18 @@ class FakeCoordinator {
   }
   FakeCoordinator(const FakeCoordinator&) = delete;
   FakeCoordinator& operator=(const FakeCoordinator&) = delete;
+
+  // The body of a wire message (protocol/messages.h), for scripted replies.
+  template <class T>
+  static std::string body(const T& message) {
+    return nlohmann::json(message).dump();
+  }
+  static protocol::JobMessage job(const std::string& id, JobState state) {
+    protocol::JobMessage j;
+    j.id = id;
+    j.state = state;
+    return j;
+  }
 
   std::string url() const { return "http://127.0.0.1:" + std::to_string(server_->local_endpoint().port()); }
 
