@@ -31,6 +31,7 @@
 #include "cli/commands.h"
 #include "cli/job_view.h"
 #include "cli/server_client.h"
+#include "protocol/coordinator_client.h"
 #include "common/files.h"
 #include "common/sha256.h"
 #include "trainer/spec/data_reference.h"
@@ -78,46 +79,42 @@ std::string random_key() {
   return buf;
 }
 
-std::string job_target(const std::string& id) { return "/v1/jobs/" + url_encode(id); }
-
-json get_json(const http::HttpClient& client, const std::string& target) {
-  return expect_json(client.get(target), "GET " + target);
-}
-
-// A POST that is safe to repeat (content-addressed upload, a keyed job submission): retried once
-// after a network error.
-http::ClientReply post_retrying(const http::HttpClient& client, const std::string& target, const std::string& body,
-                                const std::map<std::string, std::string>& headers, bool quiet) {
+// A call that is safe to repeat (a content-addressed upload, a keyed job submission): retried once
+// when the coordinator could not be reached or answered 5xx.
+template <class F>
+auto retrying_once(const std::string& what, bool quiet, F&& f) -> decltype(f()) {
   try {
-    return client.post(target, body, headers);
+    return f();
   } catch (const Error& e) {
-    if (!quiet) std::cerr << "trellis: POST " << target << ": " << e.what() << "; retrying once\n";
+    if (e.code() != ErrorCode::unavailable) throw;
+    if (!quiet) std::cerr << "trellis: " << what << ": " << e.what() << "; retrying once\n";
     std::this_thread::sleep_for(std::chrono::seconds(1));
-    return client.post(target, body, headers);
+    return f();
   }
 }
 
 // Uploads a local file; returns its id, checked to be the sha256 of the bytes sent.
-std::string upload_file(const http::HttpClient& client, const fs::path& path, bool quiet) {
+std::string upload_file(protocol::CoordinatorClient& client, const fs::path& path, bool quiet) {
   const std::string bytes = read_text_file(path);
   const std::string sha = sha256_hex(std::string_view(bytes));
   std::string name = path.filename().string();
   name.erase(std::remove_if(name.begin(), name.end(), [](char c) { return c < 0x20 || c == 0x7f; }), name.end());
-  std::map<std::string, std::string> headers{{"Content-Type", "application/octet-stream"}};
-  if (!name.empty()) headers["X-Trellis-File-Name"] = name;
-  const json reply = expect_json(post_retrying(client, "/v1/files", bytes, headers, quiet),
-                                 "POST /v1/files (" + path.string() + ")", {200, 201});
-  const std::string id = reply.contains("id") && reply["id"].is_string() ? reply["id"].get<std::string>() : "";
-  if (id != sha)
-    throw Error("POST /v1/files (" + path.string() + "): the server named the upload '" + id +
-                "', but the sha256 of the bytes sent is " + sha);
-  if (!quiet) std::cerr << "trellis: uploaded " << path.string() << " (" << bytes.size() << " bytes) as file:" << id << "\n";
-  return id;
+  const std::string what = "POST /v1/files (" + path.string() + ")";
+  protocol::FileStored stored;
+  try {
+    stored = retrying_once(what, quiet, [&] { return client.upload_file(bytes, name); });
+  } catch (const Error& e) {
+    throw Error(e.code(), path.string() + ": " + e.what());
+  }
+  if (stored.id != sha)
+    throw Error(what + ": the server named the upload '" + stored.id + "', but the sha256 of the bytes sent is " + sha);
+  if (!quiet) std::cerr << "trellis: uploaded " << path.string() << " (" << bytes.size() << " bytes) as file:" << stored.id << "\n";
+  return stored.id;
 }
 
 // Replaces data.<field> by "file:<id>" after uploading it when it names a local file. `override_path`
 // (from --train / --validation) is relative to the working directory, a spec path to the spec's directory.
-void resolve_data_file(const http::HttpClient& client, json& spec, const char* field,
+void resolve_data_file(protocol::CoordinatorClient& client, json& spec, const char* field,
                        const std::string& override_path, const fs::path& spec_file, bool quiet) {
   fs::path base = fs::absolute(spec_file).parent_path();
   if (!override_path.empty()) {
@@ -149,19 +146,19 @@ class FollowDisplay {
   FollowDisplay(bool quiet, int64_t batch_size) : quiet_(quiet), tty_(::isatty(STDERR_FILENO) == 1) {
     progress_.batch_size = batch_size;
   }
-  void on_event(const json& event) {
+  void on_event(const protocol::EventMessage& event) {
     progress_.update(event);
     if (quiet_) return;
-    const std::string kind = event.is_object() ? event.value("kind", "") : "";
-    const bool training_metrics = kind == "metrics" && event.contains("payload") && event["payload"].is_object() &&
-                                  event["payload"].contains("metrics") && event["payload"]["metrics"].is_object() &&
-                                  event["payload"]["metrics"].contains("loss");
+    const EventKind kind = event.kind;
+    const json& payload = event.payload;
+    const bool training_metrics = kind == EventKind::metrics && payload.contains("metrics") &&
+                                  payload["metrics"].is_object() && payload["metrics"].contains("loss");
     if (tty_) {
-      if (kind == "state" || kind == "error" || (kind == "metrics" && !training_metrics))
+      if (kind == EventKind::state || kind == EventKind::error || (kind == EventKind::metrics && !training_metrics))
         std::cerr << "\r\x1b[K" << jobview::format_event(event) << "\n";
       std::cerr << "\r\x1b[K" << progress_.bar() << std::flush;
       bar_shown_ = true;
-    } else if (kind != "progress") {
+    } else if (kind != EventKind::progress) {
       // A log, not a terminal: training metrics at most every kPlainMetricsEvery, the rest always.
       const auto now = std::chrono::steady_clock::now();
       if (training_metrics && now - last_plain_metrics_ < kPlainMetricsEvery) return;
@@ -185,69 +182,59 @@ class FollowDisplay {
 
 // Reads events after `after` (long-polling until the job is terminal when `follow`), handing each
 // to `on_event`; returns the job's state as of the last reply.
-std::string read_events(const http::HttpClient& client, const std::string& id, int64_t after, bool follow,
-                        const std::function<void(const json&)>& on_event) {
+JobState read_events(protocol::CoordinatorClient& client, const std::string& id, int64_t after, bool follow,
+                     const std::function<void(const protocol::EventMessage&)>& on_event) {
   int failures = 0;
   bool drain = false;
   for (;;) {
-    std::string target = job_target(id) + "/events?after=" + std::to_string(after);
-    if (follow) target += "&wait=" + std::to_string(drain ? 0 : kFollowWaitSeconds);
-    http::ClientReply reply;
+    protocol::EventPage page;
     try {
-      reply = client.get(target);
+      page = follow ? client.events(id, after, drain ? 0 : kFollowWaitSeconds) : client.events(id, after);
     } catch (const Error& e) {
-      if (!follow || ++failures > kMaxNetworkRetries) throw;
+      if (!follow || e.code() != ErrorCode::unavailable || ++failures > kMaxNetworkRetries) throw;
       std::cerr << "trellis: " << e.what() << "; retrying\n";
       std::this_thread::sleep_for(std::chrono::seconds(std::min(1 << failures, 10)));
       continue;
     }
     failures = 0;
-    const json r = expect_json(reply, "GET " + target);
-    const json events = r.contains("events") && r["events"].is_array() ? r["events"] : json::array();
-    for (const auto& event : events) {
-      if (event.is_object() && event.contains("seq") && event["seq"].is_number_integer())
-        after = std::max(after, event["seq"].get<int64_t>());
+    for (const auto& event : page.events) {
+      after = std::max(after, event.seq);
       on_event(event);
     }
-    const std::string state = r.contains("state") && r["state"].is_string() ? r["state"].get<std::string>() : "";
     if (!follow) {
-      if (events.size() >= 1000) continue;  // a full page: there may be more
-      return state;
+      if (page.events.size() >= 1000) continue;  // a full page: there may be more
+      return page.state;
     }
-    if (jobview::is_terminal(state)) {
-      if (events.empty()) return state;
+    if (is_terminal(page.state)) {
+      if (page.events.empty()) return page.state;
       drain = true;  // the rest of the events without waiting
     }
   }
 }
 
-int exit_code_for(const std::string& state) {
-  if (state == "failed") return kExitJobFailed;
-  if (state == "cancelled") return kExitJobCancelled;
+int exit_code_for(JobState state) {
+  if (state == JobState::failed) return kExitJobFailed;
+  if (state == JobState::cancelled) return kExitJobCancelled;
   return kExitOk;
 }
 
 // Tells stderr how a followed job ended (unless it succeeded).
-void report_end(const json& job) {
-  const std::string state = job.value("state", "");
-  const std::string id = job.value("id", "?");
-  if (state == "failed") {
+void report_end(const std::string& id, JobState state, const std::optional<protocol::ErrorInfo>& error) {
+  if (state == JobState::failed) {
     std::cerr << "trellis: job " << id << " failed";
-    if (job.contains("error") && job["error"].is_object())
-      std::cerr << ": " << jobview::artifact_or_error(job);
+    if (error) std::cerr << ": " << error->code << ": " << error->message;
     std::cerr << "\n";
-  } else if (state == "cancelled") {
+  } else if (state == JobState::cancelled) {
     std::cerr << "trellis: job " << id << " was cancelled\n";
   }
 }
 
-int64_t spec_batch_size(const json& job_or_spec) {
-  const json* spec = &job_or_spec;
-  if (job_or_spec.contains("spec") && job_or_spec["spec"].is_object()) spec = &job_or_spec["spec"];
-  if (spec->contains("train") && (*spec)["train"].is_object() && (*spec)["train"].contains("batch_size") &&
-      (*spec)["train"]["batch_size"].is_number_integer())
-    return (*spec)["train"]["batch_size"].get<int64_t>();
-  return 32;  // the spec's default
+// The spec's batch size (for the ETA of the progress bar); the spec's default when not given.
+int64_t spec_batch_size(const json& spec) {
+  if (spec.contains("train") && spec["train"].is_object() && spec["train"].contains("batch_size") &&
+      spec["train"]["batch_size"].is_number_integer())
+    return spec["train"]["batch_size"].get<int64_t>();
+  return 32;
 }
 
 void print_json_line(const json& j) { std::cout << j.dump() << std::endl; }
@@ -280,37 +267,32 @@ CommandAction add_submit_command(CLI::App& app, CliContext& ctx) {
     const fs::path spec_file(args->spec);
     json spec = read_json_file(spec_file);
     if (!spec.is_object()) throw Error(spec_file.string() + ": expected a JSON object (a job spec)");
-    const http::HttpClient client = make_server_client(ctx);
+    protocol::CoordinatorClient client = make_coordinator_client(ctx);
     resolve_data_file(client, spec, "train", args->train, spec_file, ctx.quiet);
     resolve_data_file(client, spec, "validation", args->validation, spec_file, ctx.quiet);
 
-    json body = spec;
-    if (args->priority || args->max_attempts) {
-      body = json{{"spec", spec}};
-      if (args->priority) body["priority"] = *args->priority;
-      if (args->max_attempts) body["max_attempts"] = *args->max_attempts;
-    }
+    protocol::SubmitEnvelope envelope;
+    envelope.spec = spec;
+    if (args->priority) envelope.priority = static_cast<int>(*args->priority);
+    if (args->max_attempts) envelope.max_attempts = static_cast<int>(*args->max_attempts);
     const std::string key = args->idempotency_key.empty() ? random_key() : args->idempotency_key;
-    const json job = expect_json(post_retrying(client, "/v1/jobs", body.dump(), {{"Idempotency-Key", key}}, ctx.quiet),
-                                 "POST /v1/jobs", {200, 201});
-    const std::string id = job.contains("id") && job["id"].is_string() ? job["id"].get<std::string>() : "";
-    if (id.empty()) throw Error("POST /v1/jobs: the server's reply names no job id");
+    const protocol::JobMessage job =
+        retrying_once("POST /v1/jobs", ctx.quiet, [&] { return client.submit(envelope, key).job; });
     if (!args->follow) {
       if (args->json) print_json_line(job);
-      else std::cout << id << std::endl;
+      else std::cout << job.id << std::endl;
       return kExitOk;
     }
-    if (!args->json) std::cout << id << std::endl;
-    std::string state;
+    if (!args->json) std::cout << job.id << std::endl;
     {
-      FollowDisplay display(ctx.quiet, spec_batch_size(job));
-      state = read_events(client, id, 0, true, [&](const json& e) { display.on_event(e); });
+      FollowDisplay display(ctx.quiet, spec_batch_size(job.spec));
+      read_events(client, job.id, 0, true, [&](const protocol::EventMessage& e) { display.on_event(e); });
     }
-    const json final_job = get_json(client, job_target(id));
+    const protocol::JobMessage final_job = client.get_job(job.id);
     if (args->json) print_json_line(final_job);
-    else if (final_job.value("state", state) == "succeeded") std::cout << jobview::artifact_or_error(final_job) << std::endl;
-    report_end(final_job);
-    return exit_code_for(final_job.value("state", state));
+    else if (final_job.state == JobState::succeeded) std::cout << jobview::artifact_or_error(final_job) << std::endl;
+    report_end(final_job.id, final_job.state, final_job.error);
+    return exit_code_for(final_job.state);
   };
 }
 
@@ -330,33 +312,29 @@ CommandAction add_jobs_command(CLI::App& app, CliContext& ctx) {
   add_server_options(*cmd, ctx);
   cmd->footer(kExitCodesHelp);
   return [args, &ctx]() {
-    const http::HttpClient client = make_server_client(ctx);
-    std::vector<json> jobs;
-    json next = nullptr;
-    std::string after;
+    protocol::CoordinatorClient client = make_coordinator_client(ctx);
+    std::vector<protocol::JobMessage> jobs;
+    std::optional<std::string> next;
+    protocol::JobListQuery query;
+    if (!args->state.empty()) query.state = parse_job_state(args->state);
+    if (!args->task.empty()) query.task = args->task;
     while (static_cast<int64_t>(jobs.size()) < args->limit) {
-      std::string target = "/v1/jobs?limit=" + std::to_string(std::min<int64_t>(args->limit - static_cast<int64_t>(jobs.size()), 1000));
-      if (!args->state.empty()) target += "&state=" + url_encode(args->state);
-      if (!args->task.empty()) target += "&task=" + url_encode(args->task);
-      if (!after.empty()) target += "&after=" + url_encode(after);
-      const json page = get_json(client, target);
-      if (page.contains("jobs") && page["jobs"].is_array())
-        for (const auto& j : page["jobs"]) jobs.push_back(j);
-      next = page.contains("next") && page["next"].is_string() && !page["next"].get<std::string>().empty()
-                 ? page["next"] : json(nullptr);
-      if (next.is_null() || page["jobs"].empty()) break;
-      after = next.get<std::string>();
+      query.limit = static_cast<int>(std::min<int64_t>(args->limit - static_cast<int64_t>(jobs.size()), 1000));
+      protocol::JobPage page = client.list_jobs(query);
+      jobs.insert(jobs.end(), page.jobs.begin(), page.jobs.end());
+      next = page.next;
+      if (!next || page.jobs.empty()) break;
+      query.after = next;
     }
     if (static_cast<int64_t>(jobs.size()) > args->limit) {
       jobs.resize(static_cast<size_t>(args->limit));
-      next = jobs.back().value("id", "");
+      next = jobs.back().id;
     }
     if (args->json) {
-      print_json_line(json{{"jobs", jobs}, {"next", next}});
+      print_json_line(protocol::JobPage{jobs, next});
     } else {
       std::cout << jobview::format_job_table(jobs);
-      if (!next.is_null() && !ctx.quiet)
-        std::cerr << "trellis: more jobs after " << next.get<std::string>() << " (raise --limit)\n";
+      if (next && !ctx.quiet) std::cerr << "trellis: more jobs after " << *next << " (raise --limit)\n";
     }
     return kExitOk;
   };
@@ -374,8 +352,8 @@ CommandAction add_status_command(CLI::App& app, CliContext& ctx) {
   add_server_options(*cmd, ctx);
   cmd->footer(kExitCodesHelp);
   return [args, &ctx]() {
-    const http::HttpClient client = make_server_client(ctx);
-    const json job = get_json(client, job_target(args->id));
+    protocol::CoordinatorClient client = make_coordinator_client(ctx);
+    const protocol::JobMessage job = client.get_job(args->id);
     if (args->json) print_json_line(job);
     else std::cout << jobview::format_job_status(job) << std::flush;
     return kExitOk;
@@ -397,14 +375,14 @@ CommandAction add_events_command(CLI::App& app, CliContext& ctx) {
   add_server_options(*cmd, ctx);
   cmd->footer(kExitCodesHelp);
   return [args, &ctx]() {
-    const http::HttpClient client = make_server_client(ctx);
-    const std::string state = read_events(client, args->id, args->after, args->follow, [&](const json& e) {
-      if (args->json) print_json_line(e);
-      else std::cout << jobview::format_event(e) << std::endl;
-    });
+    protocol::CoordinatorClient client = make_coordinator_client(ctx);
+    const JobState state =
+        read_events(client, args->id, args->after, args->follow, [&](const protocol::EventMessage& e) {
+          if (args->json) print_json_line(e);
+          else std::cout << jobview::format_event(e) << std::endl;
+        });
     if (!args->follow) return kExitOk;
-    const std::string id = args->id;
-    report_end(json{{"id", id}, {"state", state}});
+    report_end(args->id, state, std::nullopt);
     return exit_code_for(state);
   };
 }
@@ -421,15 +399,13 @@ CommandAction add_cancel_command(CLI::App& app, CliContext& ctx) {
   add_server_options(*cmd, ctx);
   cmd->footer(kExitCodesHelp);
   return [args, &ctx]() {
-    const http::HttpClient client = make_server_client(ctx);
-    const std::string target = job_target(args->id) + "/cancel";
-    const json job = expect_json(client.post(target, "{}"), "POST " + target);
+    protocol::CoordinatorClient client = make_coordinator_client(ctx);
+    const protocol::JobMessage job = client.cancel_job(args->id);
     if (args->json) {
       print_json_line(job);
     } else {
-      const std::string state = job.value("state", "?");
-      std::cout << job.value("id", args->id) << ": " << state;
-      if (job.value("cancel_requested", false) && !jobview::is_terminal(state))
+      std::cout << job.id << ": " << to_string(job.state);
+      if (job.cancel_requested && !is_terminal(job.state))
         std::cout << " (cancel requested; the worker stops at its next heartbeat)";
       std::cout << std::endl;
     }

@@ -42,10 +42,6 @@ std::string pad(const std::string& s, size_t width) { return s.size() >= width ?
 
 }  // namespace
 
-bool is_terminal(const std::string& state) {
-  return state == "succeeded" || state == "failed" || state == "cancelled";
-}
-
 std::string format_duration(double seconds) {
   if (!std::isfinite(seconds) || seconds < 0) return "?";
   const auto s = static_cast<int64_t>(std::llround(seconds));
@@ -83,10 +79,10 @@ std::string format_metrics(const json& m) {
   return out;
 }
 
-std::string format_event(const json& event) {
-  const std::string kind = str(event, "kind", "?");
-  const json payload = event.is_object() && event.contains("payload") ? event["payload"] : json::object();
-  std::string line = "#" + str(event, "seq", "?") + " " + str(event, "time", "-") + " " + kind + " ";
+std::string format_event(const protocol::EventMessage& event) {
+  const std::string kind = to_string(event.kind);
+  const json& payload = event.payload;
+  std::string line = "#" + std::to_string(event.seq) + " " + (event.time.empty() ? "-" : event.time) + " " + kind + " ";
   if (kind == "state") {
     const std::string from = str(payload, "from"), to = str(payload, "to", "?");
     line += from.empty() ? to : from + " -> " + to;
@@ -109,37 +105,36 @@ std::string format_event(const json& event) {
   return line;
 }
 
-std::string format_progress(const json& job) {
-  const json p = job.is_object() && job.contains("progress") ? job["progress"] : json();
-  const auto step = num(p, "step"), total = num(p, "total_steps");
-  if (!total || *total <= 0) return "-";
-  return number(step.value_or(0)) + "/" + number(*total) + " (" + fmt("%.0f", 100.0 * step.value_or(0) / *total) + "%)";
+std::string format_progress(const protocol::JobMessage& job) {
+  const double step = static_cast<double>(job.progress.step), total = static_cast<double>(job.progress.total_steps);
+  if (total <= 0) return "-";
+  return number(step) + "/" + number(total) + " (" + fmt("%.0f", 100.0 * step / total) + "%)";
 }
 
 // Failed attempts of the allowed ones ("1/3"), and the hand-backs that do not count ("+2 pre-empted").
-std::string attempts_used(const json& job, const std::string& of) {
-  const double preemptions = num(job, "preemptions").value_or(0);
-  std::string out = number(num(job, "attempts").value_or(0) - preemptions) + of + str(job, "max_attempts", "?");
-  if (preemptions > 0) out += " +" + number(preemptions) + " pre-empted";
+std::string attempts_used(const protocol::JobMessage& job, const std::string& of) {
+  std::string out = std::to_string(job.attempts - job.preemptions) + of + std::to_string(job.max_attempts);
+  if (job.preemptions > 0) out += " +" + std::to_string(job.preemptions) + " pre-empted";
   return out;
 }
 
-std::string artifact_or_error(const json& job) {
-  const std::string artifact = str(job, "artifact");
-  if (!artifact.empty()) return artifact;
-  if (job.is_object() && job.contains("error") && job["error"].is_object())
-    return str(job["error"], "code", "error") + ": " + str(job["error"], "message");
+std::string error_text(const protocol::ErrorInfo& error) {
+  return (error.code.empty() ? std::string("error") : error.code) + ": " + error.message;
+}
+
+std::string artifact_or_error(const protocol::JobMessage& job) {
+  if (job.artifact && !job.artifact->empty()) return *job.artifact;
+  if (job.error) return error_text(*job.error);
   return "";
 }
 
-std::string format_job_table(const std::vector<json>& jobs) {
+std::string format_job_table(const std::vector<protocol::JobMessage>& jobs) {
   std::vector<std::vector<std::string>> rows{{"ID", "TASK", "STATE", "ATTEMPTS", "PROGRESS", "ARTIFACT/ERROR"}};
   for (const auto& job : jobs) {
-    std::string state = str(job, "state", "?");
-    if (job.is_object() && job.value("cancel_requested", false) && !is_terminal(state)) state += " (cancelling)";
-    if (state == "queued" && num(job, "queue_position")) state += " #" + number(*num(job, "queue_position"));
-    rows.push_back({str(job, "id", "?"), str(job, "task", "?"), state,
-                    attempts_used(job, "/"), format_progress(job),
+    std::string state = to_string(job.state);
+    if (job.cancel_requested && !is_terminal(job.state)) state += " (cancelling)";
+    if (job.state == JobState::queued && job.queue_position) state += " #" + std::to_string(*job.queue_position);
+    rows.push_back({job.id, job.task.empty() ? "?" : job.task, state, attempts_used(job, "/"), format_progress(job),
                     artifact_or_error(job)});
   }
   std::vector<size_t> width(rows[0].size(), 0);
@@ -155,48 +150,43 @@ std::string format_job_table(const std::vector<json>& jobs) {
   return out;
 }
 
-std::string format_job_status(const json& job) {
+std::string format_job_status(const protocol::JobMessage& job) {
   std::ostringstream out;
   auto row = [&](const std::string& name, const std::string& value) {
     if (!value.empty()) out << pad(name, 11) << value << "\n";
   };
-  row("job", str(job, "id", "?"));
-  std::string task = str(job, "task", "?");
-  if (const std::string b = str(job, "backbone"); !b.empty()) task += " (backbone " + b + ")";
+  row("job", job.id);
+  std::string task = job.task.empty() ? "?" : job.task;
+  if (!job.backbone.empty()) task += " (backbone " + job.backbone + ")";
   row("task", task);
-  const std::string state = str(job, "state", "?");
-  std::string state_line = state;
-  if (state == "queued" && num(job, "queue_position"))
-    state_line += " (queue position " + number(*num(job, "queue_position")) + ")";
-  if (job.is_object() && job.value("cancel_requested", false) && !is_terminal(state)) state_line += " (cancel requested)";
+  std::string state_line = to_string(job.state);
+  if (job.state == JobState::queued && job.queue_position)
+    state_line += " (queue position " + std::to_string(*job.queue_position) + ")";
+  if (job.cancel_requested && !is_terminal(job.state)) state_line += " (cancel requested)";
   row("state", state_line);
-  row("attempts", attempts_used(job, " of ") + ", priority " + str(job, "priority", "0"));
+  row("attempts", attempts_used(job, " of ") + ", priority " + std::to_string(job.priority));
   if (std::string p = format_progress(job); p != "-") {
-    if (job.contains("progress") && job["progress"].is_object())
-      if (auto eta = num(job["progress"], "eta_seconds"); eta && !is_terminal(state)) p += ", ETA " + format_duration(*eta);
+    if (job.progress.eta_seconds && !is_terminal(job.state)) p += ", ETA " + format_duration(*job.progress.eta_seconds);
     row("progress", p);
   }
-  if (job.is_object() && job.contains("metrics") && job["metrics"].is_object() && !job["metrics"].empty())
-    row("metrics", format_metrics(job["metrics"]));
-  if (job.is_object() && job.contains("error") && job["error"].is_object())
-    row("error", str(job["error"], "code", "error") + ": " + str(job["error"], "message"));
-  row("artifact", str(job, "artifact"));
-  row("created", str(job, "created_at"));
-  row("started", str(job, "started_at"));
-  row("finished", str(job, "finished_at"));
-  row("updated", str(job, "updated_at"));
+  if (job.metrics.is_object() && !job.metrics.empty()) row("metrics", format_metrics(job.metrics));
+  if (job.error) row("error", error_text(*job.error));
+  row("artifact", job.artifact.value_or(""));
+  row("created", job.created_at);
+  row("started", job.started_at.value_or(""));
+  row("finished", job.finished_at.value_or(""));
+  row("updated", job.updated_at);
   return out.str();
 }
 
-void Progress::update(const json& event) {
-  const std::string kind = str(event, "kind");
-  const json payload = event.is_object() && event.contains("payload") ? event["payload"] : json::object();
-  if (kind == "state") {
+void Progress::update(const protocol::EventMessage& event) {
+  const json& payload = event.payload;
+  if (event.kind == EventKind::state) {
     if (const std::string to = str(payload, "to"); !to.empty()) state = to;
-  } else if (kind == "progress") {
+  } else if (event.kind == EventKind::progress) {
     if (auto s = num(payload, "step")) step = static_cast<int64_t>(*s);
     if (auto t = num(payload, "total_steps")) total_steps = static_cast<int64_t>(*t);
-  } else if (kind == "metrics") {
+  } else if (event.kind == EventKind::metrics) {
     if (auto s = num(payload, "step")) step = std::max(step, static_cast<int64_t>(*s));
     if (auto e = num(payload, "epoch")) epoch = e;
     if (auto l = num(payload, "loss")) loss = l;
@@ -220,7 +210,8 @@ std::string Progress::bar(int width) const {
   if (epoch) out += "  epoch " + number(*epoch);
   if (loss) out += "  loss " + fmt("%.4f", *loss);
   if (samples_per_s) out += "  " + fmt("%.1f", *samples_per_s) + " samples/s";
-  if (auto eta = eta_seconds(); eta && !is_terminal(state)) out += "  ETA " + format_duration(*eta);
+  const bool finished = state == "succeeded" || state == "failed" || state == "cancelled";
+  if (auto eta = eta_seconds(); eta && !finished) out += "  ETA " + format_duration(*eta);
   if (!state.empty()) out += "  " + state;
   return out;
 }

@@ -59,17 +59,32 @@ void apply_client_config(CliContext& ctx) {
   }
 }
 
-http::HttpClient make_server_client(CliContext& ctx, std::chrono::seconds timeout) {
+namespace {
+
+// apply_client_config, then the server URL and the token (empty without a token file).
+std::pair<std::string, std::string> server_and_token(CliContext& ctx) {
   apply_client_config(ctx);
   if (ctx.server.empty())
     throw Error("no coordinator: give --server URL, set TRELLIS_SERVER, or write {\"server\": \"http://HOST:PORT\"} in " +
                 (client_config_path(ctx.env).empty() ? std::string("~/.config/trellis/client.json")
-                                              : client_config_path(ctx.env).string()));
-  http::ClientOptions options;
-  options.server = ctx.server;
+                                                     : client_config_path(ctx.env).string()));
+  return {ctx.server, ctx.token_file.empty() ? std::string() : http::read_token_file(ctx.token_file)};
+}
+
+}  // namespace
+
+http::HttpClient make_server_client(CliContext& ctx, std::chrono::seconds timeout) {
+  auto [server, token] = server_and_token(ctx);
+  return http::HttpClient({.server = server, .token = token, .timeout = timeout});
+}
+
+protocol::CoordinatorClient make_coordinator_client(CliContext& ctx, std::chrono::seconds timeout) {
+  auto [server, token] = server_and_token(ctx);
+  protocol::CoordinatorClientOptions options;
+  options.server = server;
+  options.token = token;
   options.timeout = timeout;
-  if (!ctx.token_file.empty()) options.token = http::read_token_file(ctx.token_file);
-  return http::HttpClient(options);
+  return protocol::CoordinatorClient(std::move(options));
 }
 
 void throw_http_error(const std::string& what, const http::ClientReply& reply) {

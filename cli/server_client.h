@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/cli_context.h"
+#include "protocol/coordinator_client.h"
 #include "protocol/http_client.h"
 
 namespace trellis {
@@ -34,6 +35,9 @@ void apply_client_config(CliContext& ctx);
 // apply_client_config, then a client for ctx.server with the token from ctx.token_file (if any).
 // Throws trellis::Error naming every way to set the server when there is none.
 http::HttpClient make_server_client(CliContext& ctx, std::chrono::seconds timeout = std::chrono::seconds(60));
+
+// The same settings, for the typed coordinator client (the job commands).
+protocol::CoordinatorClient make_coordinator_client(CliContext& ctx, std::chrono::seconds timeout = std::chrono::seconds(60));
 
 // Throws trellis::Error "WHAT: STATUS: <the server's error message>" (e.g. "POST /v1/jobs: 400: ...").
 [[noreturn]] void throw_http_error(const std::string& what, const http::ClientReply& reply);

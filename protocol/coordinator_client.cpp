@@ -213,6 +213,13 @@ ReportStatus CoordinatorClient::cancelled(const std::string& job_id, const Cance
   return report("/v1/jobs/" + job_id + "/cancelled", r);
 }
 
+FileStored CoordinatorClient::upload_file(const std::string& bytes, const std::string& name) {
+  std::map<std::string, std::string> headers{{"Content-Type", "application/octet-stream"}};
+  if (!name.empty()) headers["X-Trellis-File-Name"] = name;
+  // An upload may be large: the per-step timeout applies to each read and write, not the whole.
+  return call<FileStored>("POST /v1/files", Method::post, "/v1/files", bytes, {200, 201}, options_.timeout, headers);
+}
+
 SubmitAnswer CoordinatorClient::submit(const SubmitEnvelope& envelope,
                                        const std::optional<std::string>& idempotency_key) {
   std::map<std::string, std::string> headers;
@@ -242,11 +249,15 @@ JobMessage CoordinatorClient::cancel_job(const std::string& job_id) {
   return call<JobMessage>("POST " + target, Method::post, target, "", {200}, options_.timeout);
 }
 
-EventPage CoordinatorClient::events(const std::string& job_id, int64_t after, double wait_s) {
-  char wait[32];
-  std::snprintf(wait, sizeof wait, "%g", std::max(0.0, wait_s));
-  const std::string target = "/v1/jobs/" + job_id + "/events?after=" + std::to_string(after) + "&wait=" + wait;
-  const auto timeout = options_.timeout + std::chrono::milliseconds(static_cast<int64_t>(std::ceil(wait_s * 1000)));
+EventPage CoordinatorClient::events(const std::string& job_id, int64_t after, std::optional<double> wait_s) {
+  std::string target = "/v1/jobs/" + job_id + "/events?after=" + std::to_string(after);
+  auto timeout = std::chrono::milliseconds(options_.timeout);
+  if (wait_s) {
+    char wait[32];
+    std::snprintf(wait, sizeof wait, "%g", std::max(0.0, *wait_s));
+    target += std::string("&wait=") + wait;
+    timeout += std::chrono::milliseconds(static_cast<int64_t>(std::ceil(std::max(0.0, *wait_s) * 1000)));
+  }
   return call<EventPage>("GET /v1/jobs/" + job_id + "/events", Method::get, target, "", {200}, timeout);
 }
 

@@ -8,7 +8,7 @@
 // backoff until they get an answer or `should_stop` says so (a coordinator that restarts is waited
 // for, never an error); complete/fail/cancelled retry for up to `report_deadline`; heartbeat tries
 // once (the next beat is the retry); download_file retries network errors a few times.
-// User calls (submit, get_job, list_jobs, cancel_job, events) try once and throw trellis::Error
+// User calls (upload_file, submit, get_job, list_jobs, cancel_job, events) try once and throw trellis::Error
 // "WHAT: STATUS: <the server's message>" with the code of the status (400 invalid, 404 not_found,
 // 409 conflict, 5xx unavailable) for an error answer, and Error(unavailable) when unreachable.
 // Thread-safety: calls may come from several threads at once (the lease loop and the heartbeat
@@ -76,12 +76,15 @@ class CoordinatorClient {
   void download_file(const std::string& sha256, const std::filesystem::path& file);
 
   // --- the job routes (users) ---
+  // POST /v1/files with `bytes` (`name`, when not empty, as X-Trellis-File-Name).
+  FileStored upload_file(const std::string& bytes, const std::string& name);
   SubmitAnswer submit(const SubmitEnvelope& envelope, const std::optional<std::string>& idempotency_key = {});
   JobMessage get_job(const std::string& job_id);
   JobPage list_jobs(const JobListQuery& query);
   JobMessage cancel_job(const std::string& job_id);
-  // GET /v1/jobs/{id}/events?after=A&wait=W: waits up to `wait_s` for events after `after`.
-  EventPage events(const std::string& job_id, int64_t after, double wait_s);
+  // GET /v1/jobs/{id}/events?after=A[&wait=W]: with `wait_s`, waits up to that long for events
+  // after `after` (a long-poll); without, answers at once.
+  EventPage events(const std::string& job_id, int64_t after, std::optional<double> wait_s = std::nullopt);
 
   const std::string& server() const { return server_; }
 

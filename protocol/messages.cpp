@@ -154,7 +154,17 @@ void from_json(const json& j, EventPage& v) {
   v.state = parse_job_state(string_field(j, "state"));
 }
 
+void to_json(json& j, const FileStored& v) { j = {{"id", v.id}, {"bytes", v.bytes}}; }
+void from_json(const json& j, FileStored& v) {
+  v.id = string_field(j, "id");
+  v.bytes = int_or(j, "bytes", 0);
+}
+
 void to_json(json& j, const SubmitEnvelope& v) {
+  if (!v.priority && !v.max_attempts) {  // the bare spec
+    j = v.spec;
+    return;
+  }
   j = {{"spec", v.spec}};
   if (v.priority) j["priority"] = *v.priority;
   if (v.max_attempts) j["max_attempts"] = *v.max_attempts;

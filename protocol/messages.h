@@ -8,7 +8,7 @@
 //    Heartbeat, CompleteReport, FailReport, CancelledReport) are strict: an unknown field, a
 //    wrong type or a value out of range is Error(invalid) naming the field (a 400 at the server).
 //  - Replies (what the server sends and clients read: JobMessage, JobPage, EventMessage, EventPage,
-//    GroupRegistered, LeaseGrant, HeartbeatAnswer, ErrorReply) accept unknown fields (a newer
+//    FileStored, GroupRegistered, LeaseGrant, HeartbeatAnswer, ErrorReply) accept unknown fields (a newer
 //    server may add some) but not a wrong type or a missing required field (Error(invalid) naming it).
 // The job spec travels as its JSON (trainer/spec/job_spec.h reads it), so this layer has no ML.
 // Plain values: copy freely; functions are pure and thread-safe.
@@ -85,7 +85,15 @@ struct EventPage {
   JobState state = JobState::queued;
 };
 
-// POST /v1/jobs: the bare spec, or the envelope {"spec", "priority", "max_attempts"}.
+// POST /v1/files: the stored upload (201 new, 200 already stored). `id` is its sha256.
+struct FileStored {
+  std::string id;
+  int64_t bytes = 0;
+  friend bool operator==(const FileStored&, const FileStored&) = default;
+};
+
+// POST /v1/jobs: the bare spec, or the envelope {"spec", "priority", "max_attempts"} (written only
+// when priority or max_attempts is set).
 struct SubmitEnvelope {
   nlohmann::json spec = nlohmann::json::object();
   std::optional<int> priority;      // -1000..1000
@@ -165,6 +173,8 @@ void to_json(nlohmann::json& j, const EventMessage& v);
 void from_json(const nlohmann::json& j, EventMessage& v);
 void to_json(nlohmann::json& j, const EventPage& v);
 void from_json(const nlohmann::json& j, EventPage& v);
+void to_json(nlohmann::json& j, const FileStored& v);
+void from_json(const nlohmann::json& j, FileStored& v);
 void to_json(nlohmann::json& j, const SubmitEnvelope& v);
 void from_json(const nlohmann::json& j, SubmitEnvelope& v);
 void to_json(nlohmann::json& j, const GroupRegistration& v);

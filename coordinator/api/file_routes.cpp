@@ -5,6 +5,7 @@
 #include "coordinator/api/file_retention.h"
 #include "coordinator/api/job_api.h"
 #include "coordinator/http/json_response.h"
+#include "protocol/messages.h"
 
 namespace trellis::api {
 
@@ -16,7 +17,7 @@ void add_file_routes(http::Router& router, JobApi& api) {
              [&api](const http::Request& req, const http::RouteContext&) {
                const StoredFile stored = api.files.put(req.body());
                return http::Response(http::json_response(req, stored.created ? bh::status::created : bh::status::ok,
-                                                         {{"id", stored.id}, {"bytes", stored.bytes}}));
+                                                         protocol::FileStored{stored.id, static_cast<int64_t>(stored.bytes)}));
              });
   router.add(bh::verb::get, "/v1/files/{id}", {Role::user, Role::worker, Role::admin},
              [&api](const http::Request& req, const http::RouteContext& ctx) -> http::Response {
