@@ -288,7 +288,6 @@ class CoordinatorJobsTest(unittest.TestCase):
         c = self.cluster
         c.lease_ttl = 20
         c.start_coordinator()
-        c.start_group(2)
         small = self.cluster.api.upload(self.data / "small.jsonl")
         ids = []
         for i in range(50):
@@ -296,8 +295,12 @@ class CoordinatorJobsTest(unittest.TestCase):
             status, job = c.api.call("POST", "/v1/jobs", spec, headers={"Idempotency-Key": f"restart-{i}"})
             self.assertEqual(status, 201, job)
             ids.append(job["id"])
-        wait_for(lambda: any(c.api.job(i)["state"] == "running" for i in ids[:10]), 120, "a running job",
-                 diagnose=c.diagnose)
+        # The group starts once every job is queued; the kill comes while one is in flight (a 3-step
+        # job takes some 20 ms, so one listing per poll, not one request per job).
+        c.start_group(2)
+        in_flight = lambda: any(j["state"] in ("leased", "running")
+                                for j in c.api.call("GET", "/v1/jobs?limit=1000")[1]["jobs"])
+        wait_for(in_flight, 120, "a job in flight", interval=0.02, diagnose=c.diagnose)
         port = c.port
         c.kill_coordinator()
         time.sleep(0.5)
