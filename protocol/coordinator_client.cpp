@@ -107,53 +107,50 @@ std::chrono::milliseconds next_backoff(std::chrono::milliseconds d) { return std
 
 }  // namespace
 
-std::optional<GroupRegistered> CoordinatorClient::register_group(const GroupRegistration& registration) {
-  const std::string body = nlohmann::json(registration).dump();
+template <class R>
+std::optional<R> CoordinatorClient::until_answered(const std::string& what, const std::string& target,
+                                                   const std::string& body, std::chrono::milliseconds timeout,
+                                                   const std::function<R(const http::ClientReply&)>& answer) {
   std::chrono::milliseconds delay = options_.first_backoff;
   for (;;) {
     if (stopping()) return std::nullopt;
     std::string problem;
     try {
-      const auto reply = send(Method::post, "/v1/groups", body, options_.timeout);
-      if (reply.status == 200 || reply.status == 201) return parse_reply<GroupRegistered>(reply, "register");
-      if (!transient(reply.status)) throw Fatal("register with " + server_ + ": " + describe(reply));
+      const auto reply = send(Method::post, target, body, timeout);
+      if (!transient(reply.status)) return answer(reply);
       problem = describe(reply);
     } catch (const Fatal&) {
       throw;
     } catch (const std::exception& e) {
       problem = e.what();
     }
-    log("register: " + problem + "; retrying in " + std::to_string(delay.count()) + " ms");
+    log(what + ": " + problem + "; retrying in " + std::to_string(delay.count()) + " ms");
     if (!backoff_sleep(delay, options_.should_stop)) return std::nullopt;
     delay = next_backoff(delay);
   }
 }
 
+std::optional<GroupRegistered> CoordinatorClient::register_group(const GroupRegistration& registration) {
+  return until_answered<GroupRegistered>(
+      "register", "/v1/groups", nlohmann::json(registration).dump(), options_.timeout,
+      [this](const http::ClientReply& reply) {
+        if (reply.status != 200 && reply.status != 201)
+          throw Fatal("register with " + server_ + ": " + describe(reply));
+        return parse_reply<GroupRegistered>(reply, "register");
+      });
+}
+
 LeaseStatus CoordinatorClient::lease(const std::string& group_id, int wait_s, LeaseGrant& lease) {
-  std::chrono::milliseconds delay = options_.first_backoff;
-  for (;;) {
-    if (stopping()) return LeaseStatus::stopped;
-    std::string problem;
-    try {
-      const auto reply = send(Method::post, "/v1/groups/" + group_id + "/lease?wait=" + std::to_string(wait_s), "",
-                              options_.timeout + std::chrono::seconds(wait_s));
-      if (reply.status == 204) return LeaseStatus::none;
-      if (reply.status == 404) return LeaseStatus::unknown_group;
-      if (reply.status == 200) {
+  const auto status = until_answered<LeaseStatus>(
+      "lease", "/v1/groups/" + group_id + "/lease?wait=" + std::to_string(wait_s), "",
+      options_.timeout + std::chrono::seconds(wait_s), [&](const http::ClientReply& reply) {
+        if (reply.status == 204) return LeaseStatus::none;
+        if (reply.status == 404) return LeaseStatus::unknown_group;
+        if (reply.status != 200) throw Fatal("lease from " + server_ + ": " + describe(reply));
         lease = parse_reply<LeaseGrant>(reply, "lease");
         return LeaseStatus::leased;
-      }
-      if (!transient(reply.status)) throw Fatal("lease from " + server_ + ": " + describe(reply));
-      problem = describe(reply);
-    } catch (const Fatal&) {
-      throw;
-    } catch (const std::exception& e) {
-      problem = e.what();
-    }
-    log("lease: " + problem + "; retrying in " + std::to_string(delay.count()) + " ms");
-    if (!backoff_sleep(delay, options_.should_stop)) return LeaseStatus::stopped;
-    delay = next_backoff(delay);
-  }
+      });
+  return status.value_or(LeaseStatus::stopped);
 }
 
 HeartbeatOutcome CoordinatorClient::heartbeat(const std::string& job_id, const Heartbeat& beat) {

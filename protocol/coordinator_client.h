@@ -90,6 +90,13 @@ class CoordinatorClient {
 
  private:
   ReportStatus report(const std::string& target, const nlohmann::json& body);
+  // POSTs until the coordinator gives an answer that is not transient (5xx, 429, 408, a network
+  // error), with backoff between tries, and returns answer(reply); nullopt once should_stop says so.
+  // An exception from `answer` is retried too, except a final refusal (Fatal).
+  template <class R>
+  std::optional<R> until_answered(const std::string& what, const std::string& target, const std::string& body,
+                                  std::chrono::milliseconds timeout,
+                                  const std::function<R(const http::ClientReply&)>& answer);
   http::ClientReply send(TransportRequest::Method method, const std::string& target, const std::string& body,
                          std::chrono::milliseconds timeout, const std::map<std::string, std::string>& headers = {});
   // One user call: the reply parsed as T when its status is one of `ok`, else the error above.

@@ -41,7 +41,6 @@ SubmitResult JobService::submit(const SubmitRequest& request) {
 
 Job JobService::cancel(const std::string& job_id) {
   check_job_id(job_id);
-  store_.get(job_id);  // not_found before anything else
   Job job = store_.cancel(job_id);
   if (notify_) notify_(job_topic(job.id));
   return job;

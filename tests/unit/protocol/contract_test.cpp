@@ -26,24 +26,25 @@ class FailingTransport : public Transport {
   FailingTransport(std::shared_ptr<Transport> inner, int64_t fail_at, Loss loss)
       : inner_(std::move(inner)), fail_at_(fail_at), loss_(loss) {}
   http::ClientReply send(const TransportRequest& r) override {
-    const bool fail = ++count_ == fail_at_;
-    if (fail && loss_ == Loss::request) throw Error(ErrorCode::unavailable, "injected: request lost");
-    http::ClientReply reply = inner_->send(r);
-    if (fail) throw Error(ErrorCode::unavailable, "injected: answer lost");
-    return reply;
+    return lossy([&] { return inner_->send(r); });
   }
   http::ClientReply get_to_file(const std::string& t, const std::filesystem::path& f,
                                 std::chrono::milliseconds timeout) override {
-    const bool fail = ++count_ == fail_at_;
-    if (fail && loss_ == Loss::request) throw Error(ErrorCode::unavailable, "injected: request lost");
-    http::ClientReply reply = inner_->get_to_file(t, f, timeout);
-    if (fail) throw Error(ErrorCode::unavailable, "injected: answer lost");
-    return reply;
+    return lossy([&] { return inner_->get_to_file(t, f, timeout); });
   }
   std::string name() const override { return inner_->name(); }
   int64_t count() const { return count_; }
 
  private:
+  template <class F>
+  http::ClientReply lossy(F&& forward) {
+    const bool fail = ++count_ == fail_at_;
+    if (fail && loss_ == Loss::request) throw Error(ErrorCode::unavailable, "injected: request lost");
+    http::ClientReply reply = forward();
+    if (fail) throw Error(ErrorCode::unavailable, "injected: answer lost");
+    return reply;
+  }
+
   std::shared_ptr<Transport> inner_;
   int64_t fail_at_;
   Loss loss_;
