@@ -16,15 +16,14 @@
 #include "common/error.h"
 #include "protocol/coordinator_client.h"
 #include "worker/coordinator_jobs.h"
-#include "worker/disk_retention.h"
 #include "worker/heartbeat_loop.h"
+#include "worker/lease_loop.h"
 #include "worker/mpi/mpi_communicator.h"
 
 namespace trellis {
 
 using protocol::CoordinatorClient;
 using protocol::CoordinatorClientOptions;
-using protocol::LeaseStatus;
 using protocol::ReportStatus;
 
 struct CoordinatorSession::State {
@@ -34,8 +33,8 @@ struct CoordinatorSession::State {
   std::unique_ptr<CoordinatorClient> client;  // rank 0
   std::atomic<bool> cancel{false};           // the group's cancel_requested (rank 0)
   // The job in flight (rank 0; the MPI thread sets and reads them, the hooks run on it too).
-  std::unique_ptr<HeartbeatLoop> heartbeat;
-  std::string job_id, lease_id, metric;
+  JobInFlight in_flight;
+  std::string metric;
   bool may_have_resumed = false, first_report = true;
   int64_t total_steps = 0;
 
@@ -66,35 +65,36 @@ void CoordinatorSession::install(WorkerGroupOptions& group_options) {
   group_options.cancel_requested = &s->cancel;
   group_options.on_step_report = [s](const StepReport& r) {
     s->total_steps = r.total_steps;
-    if (!s->heartbeat) return;
+    if (!s->in_flight.heartbeat) return;
     // A resumed attempt's first step is the checkpoint's step + 1.
-    if (s->first_report && s->may_have_resumed && r.step > 1) s->heartbeat->set_resumed_from(r.step - 1);
+    if (s->first_report && s->may_have_resumed && r.step > 1) s->in_flight.heartbeat->set_resumed_from(r.step - 1);
     const bool first = s->first_report;
     s->first_report = false;
-    s->heartbeat->report(r.step, r.total_steps,
-                         {{"step", r.step}, {"epoch", r.epoch}, {"loss", r.loss}, {"learning_rate", r.learning_rate},
-                          {"samples_per_s", r.samples_per_s}},
-                         first);
+    s->in_flight.heartbeat->report(r.step, r.total_steps,
+                                   {{"step", r.step}, {"epoch", r.epoch}, {"loss", r.loss},
+                                    {"learning_rate", r.learning_rate}, {"samples_per_s", r.samples_per_s}},
+                                   first);
   };
   group_options.on_eval_report = [s](const EvalReport& r) {
-    if (!s->heartbeat) return;
+    if (!s->in_flight.heartbeat) return;
     nlohmann::json eval = {{"step", r.step}, {"epoch", r.epoch}, {"best", r.best}, {"metrics", r.metrics}};
     if (auto it = r.metrics.find(s->metric); it != r.metrics.end()) {
       eval["metric"] = s->metric;
       eval["value"] = it->second;
     }
-    s->heartbeat->report(r.step, s->total_steps, {{"eval", eval}});
+    s->in_flight.heartbeat->report(r.step, s->total_steps, {{"eval", eval}});
   };
 }
 
 void CoordinatorSession::report_group_error(const std::string& error) {
   State* s = state_.get();
-  if (s->rank != 0 || !s->client || s->job_id.empty()) return;
-  if (s->heartbeat) {
-    s->heartbeat->stop();
-    if (s->heartbeat->lease_lost()) return;
+  JobInFlight& job = s->in_flight;
+  if (s->rank != 0 || !s->client || job.job_id.empty()) return;
+  if (job.heartbeat) {
+    job.heartbeat->stop();
+    if (job.heartbeat->lease_lost()) return;
   }
-  s->client->fail(s->job_id, {.lease_id = s->lease_id, .error = {"group_error", error}, .retryable = true});
+  s->client->fail(job.job_id, {.lease_id = job.lease_id, .error = {"group_error", error}, .retryable = true});
 }
 
 std::string only_backbone(const std::string& config_dir) {
@@ -115,98 +115,56 @@ int CoordinatorSession::run(
     ArtifactRegistry* registry, std::chrono::milliseconds job_timeout,
     const std::function<void(const std::string&, const JobOutcome&, const std::string&)>& print) {
   State& s = *state_;
-  std::optional<protocol::GroupRegistered> registration;
-  protocol::GroupRegistration register_body;
-  CoordinatorJobOptions job_options;
+  std::optional<LeaseLoop> leases;  // rank 0
   if (s.rank == 0) {
     char host[256] = {};
     ::gethostname(host, sizeof host - 1);
-    register_body = {.backbone_name = backbone_name,
-                     .backbone_sha256 = backbone_sha256,
-                     .world_size = s.world,
-                     .devices = std::vector<std::string>(s.world, s.options.device),
-                     .host = std::string(host),
-                     .slurm_job_id = s.options.slurm_job_id};  // lets a launching coordinator tie us to it
-    job_options.checkpoint_dir = s.options.checkpoint_dir;
+    LeaseLoopOptions lease_options;
+    lease_options.registration = {.backbone_name = backbone_name,
+                                  .backbone_sha256 = backbone_sha256,
+                                  .world_size = s.world,
+                                  .devices = std::vector<std::string>(s.world, s.options.device),
+                                  .host = std::string(host),
+                                  .slurm_job_id = s.options.slurm_job_id};  // lets a launching coordinator tie us to it
+    lease_options.jobs.checkpoint_dir = s.options.checkpoint_dir;
     if (const int swept = sweep_dead_workers_staging(); swept > 0 && !s.options.quiet)
       s.log("removed " + std::to_string(swept) + " staging director" + (swept == 1 ? "y" : "ies") +
             " left by worker processes that are gone");
-    job_options.data_cache = s.options.data_cache;
-    job_options.backbone = backbone_name;
+    lease_options.jobs.data_cache = s.options.data_cache;
+    lease_options.jobs.backbone = backbone_name;
+    lease_options.lease_wait_s = s.options.lease_wait_s;
+    // Idle groups trim the data cache and stale checkpoints at most hourly (disk_retention.h).
+    lease_options.cache_retention = std::chrono::milliseconds(
+        static_cast<int64_t>(s.options.data_cache_retention_days * 86400.0 * 1000.0));
+    lease_options.cancel = &s.cancel;
+    lease_options.quiet = s.options.quiet;
+    lease_options.log = [&s](const std::string& line) { s.log(line); };
+    leases.emplace(*s.client, std::move(lease_options), s.in_flight);
   }
   bool interrupted = false;
-  // Idle groups trim the data cache and stale checkpoints at most hourly (disk_retention.h).
-  const auto cache_retention = std::chrono::milliseconds(
-      static_cast<int64_t>(s.options.data_cache_retention_days * 86400.0 * 1000.0));
-  auto next_trim = std::chrono::steady_clock::now();
   for (;;) {
     GroupMessage message;
     std::string lease_id;
     int64_t attempt = 0;
     if (s.rank == 0) {
       while (!interrupted && !s.stop.load()) {
-        if (!registration) {
-          registration = s.client->register_group(register_body);
-          if (!registration) break;  // stop requested
-          register_body.group_id = registration->group_id;  // a later re-registration keeps the id
-          if (!s.options.quiet)
-            s.log("registered as group " + registration->group_id + " with " + s.client->server());
-        }
-        if (cache_retention.count() > 0 && std::chrono::steady_clock::now() >= next_trim) {
-          next_trim = std::chrono::steady_clock::now() + std::chrono::hours(1);
-          const DataCacheTrim trimmed = trim_data_cache(data_cache_dir(job_options), cache_retention);
-          if (trimmed.files_removed > 0 && !s.options.quiet)
-            s.log("data cache: removed " + std::to_string(trimmed.files_removed) + " file(s) (" +
-                  std::to_string(trimmed.bytes_removed) + " bytes) unused for " +
-                  std::to_string(cache_retention.count() / 1000) + " s");
-          const auto checkpoints = trim_stale_checkpoints(job_options.checkpoint_dir, cache_retention);
-          if (checkpoints > 0 && !s.options.quiet)
-            s.log("removed " + std::to_string(checkpoints) + " checkpoint(s) not written for " +
-                  std::to_string(cache_retention.count() / 1000) + " s");
-        }
-        protocol::LeaseGrant lease;
-        const LeaseStatus status = s.client->lease(registration->group_id, s.options.lease_wait_s, lease);
-        if (status == LeaseStatus::stopped) break;
-        if (status == LeaseStatus::none) continue;
-        if (status == LeaseStatus::unknown_group) {
-          s.log("the coordinator does not know group " + registration->group_id + "; registering again");
-          registration.reset();
+        LeaseStep step = leases->step();
+        if (step.kind == LeaseStep::Kind::stopped) break;
+        if (step.kind == LeaseStep::Kind::refused) {  // already reported failed
+          JobOutcome outcome;
+          outcome.error = step.error;
+          outcome.prepare_failed = true;
+          print(step.job_id, outcome, "");
           continue;
         }
-        // Leased: heartbeats start now (downloads and preparation may outlast a lease TTL).
-        const std::string job_id = lease.job.id;
-        // `attempts` counts the attempts that ended without success: this one is attempts + 1.
-        attempt = lease.job.attempts + 1;
-        int64_t interval = registration->heartbeat_ms;
-        if (lease.lease_ttl_ms > 0) interval = std::min<int64_t>(interval, std::max<int64_t>(1, lease.lease_ttl_ms / 3));
-        s.cancel.store(false);
-        s.job_id = job_id;
-        s.lease_id = lease.lease_id;
+        if (step.kind != LeaseStep::Kind::leased) continue;  // registered, no job, unknown group
         s.first_report = true;
         s.total_steps = 0;
-        s.heartbeat = std::make_unique<HeartbeatLoop>(*s.client, job_id, lease.lease_id,
-                                                      std::chrono::milliseconds(interval), &s.cancel);
-        if (!s.options.quiet) s.log("leased job " + job_id + " (lease " + lease.lease_id + ")");
-        LeasedJob leased = prepare_leased_job(lease.job, *s.client, job_options);
-        if (!leased.job) {
-          s.heartbeat->stop();
-          const bool lost = s.heartbeat->lease_lost();
-          s.heartbeat.reset();
-          if (!lost)
-            s.client->fail(job_id, {.lease_id = lease.lease_id,
-                                    .error = {leased.error_code, leased.error},
-                                    .retryable = leased.retryable});
-          JobOutcome outcome;
-          outcome.error = leased.error;
-          outcome.prepare_failed = true;
-          print(job_id, outcome, "");
-          s.job_id.clear();
-          continue;
-        }
-        s.metric = leased.job->spec.train.metric;  // parse_job_spec fills in the default
-        s.may_have_resumed = std::filesystem::exists(leased.job->checkpoint_file);
-        lease_id = lease.lease_id;
-        message.job = std::move(leased.job);
+        s.metric = step.job->spec.train.metric;  // parse_job_spec fills in the default
+        s.may_have_resumed = std::filesystem::exists(step.job->checkpoint_file);
+        lease_id = step.lease_id;
+        attempt = step.attempt;
+        message.job = std::move(step.job);
         break;
       }
     }
@@ -220,7 +178,7 @@ int CoordinatorSession::run(
     if (s.rank != 0) continue;
 
     std::string version;
-    HeartbeatLoop& heartbeat = *s.heartbeat;
+    HeartbeatLoop& heartbeat = *s.in_flight.heartbeat;
     // A cancel that arrived while the last steps ran still wins: nothing is published.
     if (outcome.state == RunState::succeeded && s.cancel.load()) outcome.state = RunState::cancelled;
     switch (outcome.state) {
@@ -270,8 +228,8 @@ int CoordinatorSession::run(
     }
     remove_job_staging(job);
     print(job.id, outcome, version);
-    s.heartbeat.reset();
-    s.job_id.clear();
+    s.in_flight.heartbeat.reset();
+    s.in_flight.job_id.clear();
   }
   return 0;
 }

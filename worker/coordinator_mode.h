@@ -1,9 +1,10 @@
 #pragma once
 // trellis-worker --coordinator: the group's lease loop. Rank 0 registers the group (backbone name
 // and weights sha256, world size, devices, host), long-polls for leases, prepares each leased job
-// (coordinator_jobs.h), broadcasts it, heartbeats while the group trains it (heartbeat_loop.h),
-// then publishes the artifact and reports complete/fail/cancelled; the other ranks only follow
-// rank 0's broadcasts, as in local mode. See coordinator/api/PROTOCOL.md, "Worker protocol".
+// (lease_loop.h steps these; coordinator_jobs.h), broadcasts it, heartbeats while the group trains
+// it (heartbeat_loop.h), then publishes the artifact and reports complete/fail/cancelled; the
+// other ranks only follow rank 0's broadcasts, as in local mode. See coordinator/api/PROTOCOL.md,
+// "Worker protocol".
 // Outcomes: succeeded -> publish (lineage job id and attempt) + complete {artifact "task@N"};
 // failed -> fail, retryable false when the job's own spec/data is at fault (its data could not be
 // fetched or verified, or the prepare phase failed), true otherwise; cancelled (heartbeat said
