@@ -34,7 +34,7 @@
 #include "protocol/coordinator_client.h"
 #include "common/files.h"
 #include "common/sha256.h"
-#include "trainer/spec/data_reference.h"
+#include "trainer/data/data_reference.h"
 #include "common/error.h"
 
 namespace trellis {

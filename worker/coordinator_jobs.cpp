@@ -12,7 +12,7 @@
 #include <cctype>
 #include <fstream>
 
-#include "trainer/spec/data_reference.h"
+#include "trainer/data/data_reference.h"
 #include "trainer/spec/job_spec.h"
 #include "common/error.h"
 #include "worker/disk_retention.h"

@@ -1,6 +1,6 @@
 #pragma once
 // Coordinator mode, rank 0: turns a leased job (protocol::JobMessage) into the GroupJob the group
-// trains. Every data reference (trainer/spec/data_reference.h) is downloaded once into the data
+// trains. Every data reference (trainer/data/data_reference.h) is downloaded once into the data
 // cache as <cache>/<sha256> (verified before it appears there) and replaced by the path of a link
 // <cache>/<sha256>.<ext> to it: the readers pick the format by extension, which the reference
 // names ("file:<sha256>.jsonl") or, without one, is sniffed (JSON lines, else TSV with a tab in

@@ -2,7 +2,7 @@
 
 #include <string>
 
-#include "trainer/spec/data_reference.h"
+#include "trainer/data/data_reference.h"
 
 namespace trellis {
 

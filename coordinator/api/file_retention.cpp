@@ -1,6 +1,6 @@
 #include "coordinator/api/file_retention.h"
 
-#include "trainer/spec/data_reference.h"
+#include "trainer/data/data_reference.h"
 
 namespace trellis::api {
 

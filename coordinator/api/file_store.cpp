@@ -8,7 +8,7 @@
 #include "common/unique_name.h"
 #include "common/files.h"
 #include "common/sha256.h"
-#include "trainer/spec/data_reference.h"
+#include "trainer/data/data_reference.h"
 #include "common/error.h"
 
 namespace trellis::api {

@@ -4,7 +4,7 @@
 #include "coordinator/api/job_json.h"
 #include "coordinator/http/json_response.h"
 #include "common/error.h"
-#include "trainer/spec/data_reference.h"
+#include "trainer/data/data_reference.h"
 #include "trainer/spec/job_spec.h"
 
 namespace trellis::api {

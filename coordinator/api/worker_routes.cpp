@@ -9,7 +9,7 @@
 #include "coordinator/api/job_json.h"
 #include "coordinator/http/json_response.h"
 #include "common/error.h"
-#include "trainer/spec/data_reference.h"
+#include "trainer/data/data_reference.h"
 
 namespace trellis::api {
 

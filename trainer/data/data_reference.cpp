@@ -1,4 +1,4 @@
-#include "trainer/spec/data_reference.h"
+#include "trainer/data/data_reference.h"
 
 #include <algorithm>
 #include <cctype>
