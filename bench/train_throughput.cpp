@@ -47,8 +47,8 @@ int main(int argc, char** argv) {
   auto backbone = Backbone::load(load_backbone_descriptor(backbone_desc));
   auto examples = read_examples(data, FieldNames{}, TaskType::classification);
   LabelSet labels = LabelSet::from_examples(examples);
-  EncodedDataset ds = encode_examples(backbone->tokenizer(), examples, TaskType::classification, &labels,
-                                      max_seq_len, data);
+  EncodedDataset ds =
+      encode_examples(backbone->tokenizer(), examples, TaskType::classification, &labels, max_seq_len, data);
   const Method method = method_name == "full" ? Method::full : method_name == "head" ? Method::head : Method::houlsby;
   AdapterSpec adapter;
   adapter.bottleneck = bottleneck;

@@ -66,7 +66,8 @@ CommandAction add_fetch_command(CLI::App& app, CliContext& ctx) {
     std::string out;
   };
   auto args = std::make_shared<Args>();
-  CLI::App* cmd = app.add_subcommand("fetch", "Download a registry artifact from the coordinator, verifying every sha256");
+  CLI::App* cmd =
+      app.add_subcommand("fetch", "Download a registry artifact from the coordinator, verifying every sha256");
   cmd->add_option("ref", args->ref, "TASK[@VERSION|@latest|@ALIAS]")->required();
   cmd->add_option("-o,--out", args->out, "Artifact directory to write (default ./<task>-<version>)");
   add_server_options(*cmd, ctx);
@@ -84,8 +85,8 @@ CommandAction add_fetch_command(CLI::App& app, CliContext& ctx) {
     const std::string manifest_bytes = manifest_reply.body;
     if (manifest_reply.etag.empty() || unquote(manifest_reply.etag) != sha256_hex(manifest_bytes))
       throw Error(args->ref + ": manifest.json does not match the sha256 the server sent (corrupt download)");
-    const ArtifactManifest manifest =
-        ArtifactManifest::from_json(parse_json_text(manifest_bytes, args->ref + " manifest.json"), args->ref + " manifest.json");
+    const ArtifactManifest manifest = ArtifactManifest::from_json(
+        parse_json_text(manifest_bytes, args->ref + " manifest.json"), args->ref + " manifest.json");
     if (manifest.task != task || !manifest.version ||
         (ref.kind == ArtifactRef::Kind::version && *manifest.version != ref.version))
       throw Error(args->ref + ": the server sent the manifest of another artifact (" + manifest.task + "@" +
@@ -132,11 +133,11 @@ CommandAction add_fetch_command(CLI::App& app, CliContext& ctx) {
       write_file_durably(staged.path() / kManifestFile, manifest_bytes);
       staged.commit();
     }
-    std::cout << nlohmann::json{{"task", task}, {"version", version},
-                                {"ref", task + "@" + std::to_string(version)}, {"dir", out.string()},
-                                {"sha256", sha}, {"cached", from_cache}}
-                     .dump()
-              << std::endl;
+    std::cout
+        << nlohmann::json{{"task", task},        {"version", version}, {"ref", task + "@" + std::to_string(version)},
+                          {"dir", out.string()}, {"sha256", sha},      {"cached", from_cache}}
+               .dump()
+        << std::endl;
     return 0;
   };
 }

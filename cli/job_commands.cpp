@@ -56,8 +56,9 @@ constexpr const char* kExitCodesHelp =
 // Job ids go into URL paths: only the characters an id can hold (PROTOCOL: "j-" + 32 hex).
 const CLI::Validator kJobId(
     [](std::string& id) -> std::string {
-      if (id.empty() || id.size() > 128 ||
-          !std::all_of(id.begin(), id.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_'; }))
+      if (id.empty() || id.size() > 128 || !std::all_of(id.begin(), id.end(), [](char c) {
+            return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
+          }))
         return "'" + id + "' is not a job id (j-<32 hex>)";
       return {};
     },
@@ -108,7 +109,9 @@ std::string upload_file(protocol::CoordinatorClient& client, const fs::path& pat
   }
   if (stored.id != sha)
     throw Error(what + ": the server named the upload '" + stored.id + "', but the sha256 of the bytes sent is " + sha);
-  if (!quiet) std::cerr << "trellis: uploaded " << path.string() << " (" << bytes.size() << " bytes) as file:" << stored.id << "\n";
+  if (!quiet)
+    std::cerr << "trellis: uploaded " << path.string() << " (" << bytes.size() << " bytes) as file:" << stored.id
+              << "\n";
   return stored.id;
 }
 
@@ -253,7 +256,8 @@ CommandAction add_submit_command(CLI::App& app, CliContext& ctx) {
   cmd->add_option("spec", args->spec, "Job spec (JSON, as for `trellis train`); local data paths are relative to it")
       ->required();
   cmd->add_option("--train", args->train, "Training data file to upload instead of the spec's data.train");
-  cmd->add_option("--validation", args->validation, "Validation data file to upload instead of the spec's data.validation");
+  cmd->add_option("--validation", args->validation,
+                  "Validation data file to upload instead of the spec's data.validation");
   cmd->add_option("--priority", args->priority, "Queue priority (higher runs first)");
   cmd->add_option("--max-attempts", args->max_attempts, "Attempts before the job fails")->check(CLI::PositiveNumber);
   cmd->add_option("--idempotency-key", args->idempotency_key,

@@ -38,7 +38,9 @@ std::string number(double v) {
   return fmt("%.4g", v);
 }
 
-std::string pad(const std::string& s, size_t width) { return s.size() >= width ? s : s + std::string(width - s.size(), ' '); }
+std::string pad(const std::string& s, size_t width) {
+  return s.size() >= width ? s : s + std::string(width - s.size(), ' ');
+}
 
 }  // namespace
 
@@ -47,8 +49,11 @@ std::string format_duration(double seconds) {
   const auto s = static_cast<int64_t>(std::llround(seconds));
   char buf[64];
   if (s < 60) std::snprintf(buf, sizeof buf, "%llds", static_cast<long long>(s));
-  else if (s < 3600) std::snprintf(buf, sizeof buf, "%lldm%02llds", static_cast<long long>(s / 60), static_cast<long long>(s % 60));
-  else std::snprintf(buf, sizeof buf, "%lldh%02lldm", static_cast<long long>(s / 3600), static_cast<long long>((s % 3600) / 60));
+  else if (s < 3600)
+    std::snprintf(buf, sizeof buf, "%lldm%02llds", static_cast<long long>(s / 60), static_cast<long long>(s % 60));
+  else
+    std::snprintf(buf, sizeof buf, "%lldh%02lldm", static_cast<long long>(s / 3600),
+                  static_cast<long long>((s % 3600) / 60));
   return buf;
 }
 
@@ -197,15 +202,18 @@ void Progress::update(const protocol::EventMessage& event) {
 
 std::optional<double> Progress::eta_seconds() const {
   if (!samples_per_s || *samples_per_s <= 0 || batch_size <= 0 || total_steps <= 0) return std::nullopt;
-  return static_cast<double>(std::max<int64_t>(0, total_steps - step)) * static_cast<double>(batch_size) / *samples_per_s;
+  return static_cast<double>(std::max<int64_t>(0, total_steps - step)) * static_cast<double>(batch_size) /
+         *samples_per_s;
 }
 
 std::string Progress::bar(int width) const {
   std::string out = "[";
-  const double frac = total_steps > 0 ? std::clamp(static_cast<double>(step) / static_cast<double>(total_steps), 0.0, 1.0) : 0.0;
+  const double frac =
+      total_steps > 0 ? std::clamp(static_cast<double>(step) / static_cast<double>(total_steps), 0.0, 1.0) : 0.0;
   const int filled = static_cast<int>(frac * width);
   out += std::string(filled, '#') + std::string(width - filled, '-') + "] ";
-  if (total_steps > 0) out += std::to_string(step) + "/" + std::to_string(total_steps) + " " + fmt("%3.0f", 100 * frac) + "%";
+  if (total_steps > 0)
+    out += std::to_string(step) + "/" + std::to_string(total_steps) + " " + fmt("%3.0f", 100 * frac) + "%";
   else out += "-/-";
   if (epoch) out += "  epoch " + number(*epoch);
   if (loss) out += "  loss " + fmt("%.4f", *loss);

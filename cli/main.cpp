@@ -23,14 +23,16 @@ int main(int argc, char** argv) {
   ctx.token_file = env.get("TRELLIS_TOKEN_FILE").value_or("");
   if (auto dir = env.get("TRELLIS_CACHE_DIR")) ctx.cache_dir = *dir;
   else if (auto xdg = env.get("XDG_CACHE_HOME")) ctx.cache_dir = std::filesystem::path(*xdg) / "trellis" / "adapters";
-  else if (auto home = env.get("HOME")) ctx.cache_dir = std::filesystem::path(*home) / ".cache" / "trellis" / "adapters";
+  else if (auto home = env.get("HOME"))
+    ctx.cache_dir = std::filesystem::path(*home) / ".cache" / "trellis" / "adapters";
   else ctx.cache_dir = std::filesystem::temp_directory_path() / "trellis-cache" / "adapters";
   app.add_option("--threads", ctx.threads, "Intra-op threads (default: all cores)")->check(CLI::NonNegativeNumber);
   app.add_flag("-q,--quiet", ctx.quiet, "No progress output on stderr");
-  app.footer("Exit codes: 0 ok, 1 error, 2 usage; submit --follow and events -f: 3 the job failed, 4 it was cancelled.\n"
-             "Server commands (fetch, submit, jobs, status, events, cancel) take --server / --token-file, else\n"
-             "TRELLIS_SERVER / TRELLIS_TOKEN_FILE, else {\"server\", \"token_file\"} from $TRELLIS_CONFIG or\n"
-             "~/.config/trellis/client.json.");
+  app.footer(
+      "Exit codes: 0 ok, 1 error, 2 usage; submit --follow and events -f: 3 the job failed, 4 it was cancelled.\n"
+      "Server commands (fetch, submit, jobs, status, events, cancel) take --server / --token-file, else\n"
+      "TRELLIS_SERVER / TRELLIS_TOKEN_FILE, else {\"server\", \"token_file\"} from $TRELLIS_CONFIG or\n"
+      "~/.config/trellis/client.json.");
 
   std::map<CLI::App*, trellis::CommandAction> actions;
   for (auto add : {&trellis::add_train_command, &trellis::add_eval_command, &trellis::add_predict_command,

@@ -57,8 +57,8 @@ CommandAction add_adapters_command(CLI::App& app, CliContext& ctx) {
     const auto aliases = registry.aliases(args->task);
     nlohmann::json out = {{"task", args->task}, {"aliases", aliases}, {"versions", nlohmann::json::array()}};
     for (const VersionInfo& v : versions) {
-      nlohmann::json j = {{"version", v.version}, {"state", to_string(v.state)}, {"metrics", v.metrics},
-                          {"created", v.created}};
+      nlohmann::json j = {
+          {"version", v.version}, {"state", to_string(v.state)}, {"metrics", v.metrics}, {"created", v.created}};
       if (v.published) j["published"] = *v.published;
       if (v.job_id) j["job_id"] = *v.job_id;
       if (v.attempt) j["attempt"] = *v.attempt;
@@ -96,8 +96,10 @@ CommandAction add_publish_command(CLI::App& app, CliContext& ctx) {
     const ArtifactManifest manifest = read_manifest(args->dir);
     const ResolvedVersion v = registry.publish(manifest.task, args->dir);
     if (!args->alias.empty()) registry.set_alias(v.task, args->alias, v.version);
-    nlohmann::json out = {{"task", v.task}, {"version", v.version},
-                          {"ref", v.task + "@" + std::to_string(v.version)}, {"dir", v.dir.string()}};
+    nlohmann::json out = {{"task", v.task},
+                          {"version", v.version},
+                          {"ref", v.task + "@" + std::to_string(v.version)},
+                          {"dir", v.dir.string()}};
     if (!args->alias.empty()) out["alias"] = args->alias;
     std::cout << out.dump() << std::endl;
     return 0;

@@ -65,9 +65,10 @@ namespace {
 std::pair<std::string, std::string> server_and_token(CliContext& ctx) {
   apply_client_config(ctx);
   if (ctx.server.empty())
-    throw Error("no coordinator: give --server URL, set TRELLIS_SERVER, or write {\"server\": \"http://HOST:PORT\"} in " +
-                (client_config_path(ctx.env).empty() ? std::string("~/.config/trellis/client.json")
-                                                     : client_config_path(ctx.env).string()));
+    throw Error(
+        "no coordinator: give --server URL, set TRELLIS_SERVER, or write {\"server\": \"http://HOST:PORT\"} in " +
+        (client_config_path(ctx.env).empty() ? std::string("~/.config/trellis/client.json")
+                                             : client_config_path(ctx.env).string()));
   return {ctx.server, ctx.token_file.empty() ? std::string() : http::read_token_file(ctx.token_file)};
 }
 

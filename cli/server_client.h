@@ -24,7 +24,6 @@ namespace trellis {
 // Adds --server and --token-file to a subcommand (bound to ctx.server / ctx.token_file).
 void add_server_options(CLI::App& cmd, CliContext& ctx);
 
-
 // The client config file's path in `env` (it may not exist).
 std::filesystem::path client_config_path(const Environment& env);
 
@@ -37,7 +36,8 @@ void apply_client_config(CliContext& ctx);
 http::HttpClient make_server_client(CliContext& ctx, std::chrono::seconds timeout = std::chrono::seconds(60));
 
 // The same settings, for the typed coordinator client (the job commands).
-protocol::CoordinatorClient make_coordinator_client(CliContext& ctx, std::chrono::seconds timeout = std::chrono::seconds(60));
+protocol::CoordinatorClient make_coordinator_client(CliContext& ctx,
+                                                    std::chrono::seconds timeout = std::chrono::seconds(60));
 
 // Throws trellis::Error "WHAT: STATUS: <the server's error message>" (e.g. "POST /v1/jobs: 400: ...").
 [[noreturn]] void throw_http_error(const std::string& what, const http::ClientReply& reply);

@@ -5,7 +5,7 @@
 #   2. no line over 120 characters in .h/.cpp files (check_layout.py; tests/reference and
 #      third-party folders are exempt);
 #   3. clang-format --dry-run --Werror with .clang-format on every .h/.cpp file.
-# TRELLIS_SKIP_FORMAT_CHECK=1 skips 2 and 3 (the tree is not formatted yet); 1 always runs.
+# TRELLIS_SKIP_FORMAT_CHECK=1 skips 2 and 3 (for a quick local run); 1 always runs.
 # Usage: cluster/check_style.sh
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -91,9 +91,7 @@ Bytes read_whole_file(const fs::path& path) {
 
 std::string read_text_file(const fs::path& path) { return read_whole_file<std::string>(path); }
 
-std::vector<std::byte> read_binary_file(const fs::path& path) {
-  return read_whole_file<std::vector<std::byte>>(path);
-}
+std::vector<std::byte> read_binary_file(const fs::path& path) { return read_whole_file<std::vector<std::byte>>(path); }
 
 nlohmann::json parse_json_text(std::string_view text, const std::string& origin) {
   // A stack of open containers, to find keys repeated within one object and name their path.
@@ -145,9 +143,7 @@ nlohmann::json parse_json_text(std::string_view text, const std::string& origin)
   return json;
 }
 
-nlohmann::json read_json_file(const fs::path& path) {
-  return parse_json_text(read_text_file(path), path.string());
-}
+nlohmann::json read_json_file(const fs::path& path) { return parse_json_text(read_text_file(path), path.string()); }
 
 void write_file_durably(const fs::path& path, std::span<const std::byte> bytes) {
   Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
@@ -239,8 +235,8 @@ void StagedDirectory::commit() {
   if (committed_) throw Error(ErrorCode::io, "staged directory '" + final_dir_.string() + "' is already committed");
   // Make every file and directory below the staging dir durable before it becomes visible.
   std::error_code ec;
-  for (auto it = fs::recursive_directory_iterator(staging_dir_, ec);
-       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+  for (auto it = fs::recursive_directory_iterator(staging_dir_, ec); !ec && it != fs::recursive_directory_iterator();
+       it.increment(ec)) {
     const auto type = it->symlink_status(ec).type();
     if (ec) break;
     if (type == fs::file_type::regular) fsync_path(it->path(), O_RDONLY);

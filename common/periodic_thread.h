@@ -35,7 +35,7 @@ class PeriodicThread {
   std::mutex mutex_;
   std::condition_variable wake_;
   bool stopping_ = false, woken_ = false;  // guarded by mutex_
-  std::thread thread_;     // last: started once the rest is built
+  std::thread thread_;                     // last: started once the rest is built
 };
 
 }  // namespace trellis

@@ -18,8 +18,7 @@ std::string unique_name() {
   if (h.empty()) h = "host";
   thread_local std::mt19937_64 rng{std::random_device{}()};
   char buf[64];
-  std::snprintf(buf, sizeof buf, "-%ld-%016llx", static_cast<long>(::getpid()),
-                static_cast<unsigned long long>(rng()));
+  std::snprintf(buf, sizeof buf, "-%ld-%016llx", static_cast<long>(::getpid()), static_cast<unsigned long long>(rng()));
   return h + buf;
 }
 

@@ -15,7 +15,8 @@ int main(int argc, char** argv) {
   app.add_option("--listen", o.listen, "HOST:PORT to listen on (port 0: an ephemeral port)")->capture_default_str();
   app.add_option("--registry", o.registry, "Adapter registry root")->required();
   app.add_flag("--create-registry", o.create_registry, "Create the registry root if it does not exist yet");
-  app.add_option("--auth-config", o.auth_config, "JSON file: {\"tokens\": [{\"token\": ..., \"role\": user|worker|admin}]}")
+  app.add_option("--auth-config", o.auth_config,
+                 "JSON file: {\"tokens\": [{\"token\": ..., \"role\": user|worker|admin}]}")
       ->required();
   app.add_option("--state-dir", o.state_dir, "Directory for the job database (jobs.db) and uploaded files (files/)")
       ->required();

@@ -98,12 +98,15 @@ bool backoff_sleep(std::chrono::milliseconds d, const std::function<bool()>& sto
   const auto until = std::chrono::steady_clock::now() + d;
   while (std::chrono::steady_clock::now() < until) {
     if (stop && stop()) return false;
-    std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(100ms, until - std::chrono::steady_clock::now()));
+    std::this_thread::sleep_for(
+        std::min<std::chrono::steady_clock::duration>(100ms, until - std::chrono::steady_clock::now()));
   }
   return !(stop && stop());
 }
 
-std::chrono::milliseconds next_backoff(std::chrono::milliseconds d) { return std::min<std::chrono::milliseconds>(d * 2, 10s); }
+std::chrono::milliseconds next_backoff(std::chrono::milliseconds d) {
+  return std::min<std::chrono::milliseconds>(d * 2, 10s);
+}
 
 }  // namespace
 
@@ -131,25 +134,25 @@ std::optional<R> CoordinatorClient::until_answered(const std::string& what, cons
 }
 
 std::optional<GroupRegistered> CoordinatorClient::register_group(const GroupRegistration& registration) {
-  return until_answered<GroupRegistered>(
-      "register", "/v1/groups", nlohmann::json(registration).dump(), options_.timeout,
-      [this](const http::ClientReply& reply) {
-        if (reply.status != 200 && reply.status != 201)
-          throw Fatal("register with " + server_ + ": " + describe(reply));
-        return parse_reply<GroupRegistered>(reply, "register");
-      });
+  return until_answered<GroupRegistered>("register", "/v1/groups", nlohmann::json(registration).dump(),
+                                         options_.timeout, [this](const http::ClientReply& reply) {
+                                           if (reply.status != 200 && reply.status != 201)
+                                             throw Fatal("register with " + server_ + ": " + describe(reply));
+                                           return parse_reply<GroupRegistered>(reply, "register");
+                                         });
 }
 
 LeaseStatus CoordinatorClient::lease(const std::string& group_id, int wait_s, LeaseGrant& lease) {
-  const auto status = until_answered<LeaseStatus>(
-      "lease", "/v1/groups/" + group_id + "/lease?wait=" + std::to_string(wait_s), "",
-      options_.timeout + std::chrono::seconds(wait_s), [&](const http::ClientReply& reply) {
-        if (reply.status == 204) return LeaseStatus::none;
-        if (reply.status == 404) return LeaseStatus::unknown_group;
-        if (reply.status != 200) throw Fatal("lease from " + server_ + ": " + describe(reply));
-        lease = parse_reply<LeaseGrant>(reply, "lease");
-        return LeaseStatus::leased;
-      });
+  const auto status =
+      until_answered<LeaseStatus>("lease", "/v1/groups/" + group_id + "/lease?wait=" + std::to_string(wait_s), "",
+                                  options_.timeout + std::chrono::seconds(wait_s), [&](const http::ClientReply& reply) {
+                                    if (reply.status == 204) return LeaseStatus::none;
+                                    if (reply.status == 404) return LeaseStatus::unknown_group;
+                                    if (reply.status != 200)
+                                      throw Fatal("lease from " + server_ + ": " + describe(reply));
+                                    lease = parse_reply<LeaseGrant>(reply, "lease");
+                                    return LeaseStatus::leased;
+                                  });
   return status.value_or(LeaseStatus::stopped);
 }
 

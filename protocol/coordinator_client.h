@@ -28,13 +28,13 @@
 namespace trellis::protocol {
 
 struct CoordinatorClientOptions {
-  std::string server;  // http://HOST:PORT (used when no transport is given)
-  std::string token;   // bearer token (never printed)
-  std::chrono::seconds timeout{30};                        // per step of one request (lease adds its wait)
-  std::chrono::seconds report_deadline{120};               // complete/fail/cancelled give up after this
-  std::function<bool()> should_stop;                       // ends the endless retries (register, lease)
-  std::function<void(const std::string&)> log;             // one line per problem (retries); may be empty
-  std::chrono::milliseconds first_backoff{500};            // retries wait this, doubling up to 10 s
+  std::string server;                            // http://HOST:PORT (used when no transport is given)
+  std::string token;                             // bearer token (never printed)
+  std::chrono::seconds timeout{30};              // per step of one request (lease adds its wait)
+  std::chrono::seconds report_deadline{120};     // complete/fail/cancelled give up after this
+  std::function<bool()> should_stop;             // ends the endless retries (register, lease)
+  std::function<void(const std::string&)> log;   // one line per problem (retries); may be empty
+  std::chrono::milliseconds first_backoff{500};  // retries wait this, doubling up to 10 s
 };
 
 enum class LeaseStatus { leased, none, unknown_group, stopped };
@@ -101,8 +101,8 @@ class CoordinatorClient {
                          std::chrono::milliseconds timeout, const std::map<std::string, std::string>& headers = {});
   // One user call: the reply parsed as T when its status is one of `ok`, else the error above.
   template <class T>
-  T call(const std::string& what, TransportRequest::Method method, const std::string& target,
-         const std::string& body, std::initializer_list<unsigned> ok, std::chrono::milliseconds timeout,
+  T call(const std::string& what, TransportRequest::Method method, const std::string& target, const std::string& body,
+         std::initializer_list<unsigned> ok, std::chrono::milliseconds timeout,
          const std::map<std::string, std::string>& headers = {}, unsigned* status = nullptr);
   void log(const std::string& line) const;
   bool stopping() const { return options_.should_stop && options_.should_stop(); }

@@ -52,7 +52,7 @@ struct Exchange {
   const ClientOptions& options;
   std::string host, port, target;
   bhttp::verb method = bhttp::verb::get;
-  const std::string* body = nullptr;                          // sent when not null
+  const std::string* body = nullptr;                            // sent when not null
   const std::map<std::string, std::string>* headers = nullptr;  // extra request headers
 
   template <typename ReadBody>
@@ -130,18 +130,14 @@ void read_string_body(beast::tcp_stream& stream, beast::flat_buffer& buffer, Hea
 ClientReply HttpClient::get(const std::string& target) const {
   Exchange ex{options_, host_, port_, prefix_ + target};
   return ex.run([&](beast::tcp_stream& stream, beast::flat_buffer& buffer, auto& header, ClientReply& reply,
-                    beast::error_code& result) {
-    read_string_body(stream, buffer, header, reply, result, 16u << 20);
-  });
+                    beast::error_code& result) { read_string_body(stream, buffer, header, reply, result, 16u << 20); });
 }
 
 ClientReply HttpClient::post(const std::string& target, const std::string& body,
                              const std::map<std::string, std::string>& headers) const {
   Exchange ex{options_, host_, port_, prefix_ + target, bhttp::verb::post, &body, &headers};
   return ex.run([&](beast::tcp_stream& stream, beast::flat_buffer& buffer, auto& header, ClientReply& reply,
-                    beast::error_code& result) {
-    read_string_body(stream, buffer, header, reply, result, 16u << 20);
-  });
+                    beast::error_code& result) { read_string_body(stream, buffer, header, reply, result, 16u << 20); });
 }
 
 ClientReply HttpClient::get_to_file(const std::string& target, const std::filesystem::path& file) const {

@@ -12,9 +12,9 @@
 namespace trellis::http {
 
 struct ClientOptions {
-  std::string server;                  // http://HOST:PORT (a path prefix is kept)
-  std::string token;                   // bearer token; empty: none sent (never printed)
-  std::chrono::seconds timeout{60};    // per step
+  std::string server;                                     // http://HOST:PORT (a path prefix is kept)
+  std::string token;                                      // bearer token; empty: none sent (never printed)
+  std::chrono::seconds timeout{60};                       // per step
   std::uint64_t max_body_bytes = std::uint64_t{1} << 33;  // largest response body accepted
 };
 

@@ -17,17 +17,14 @@ std::string to_string(JobState s) {
 }
 
 JobState parse_job_state(const std::string& s) {
-  for (auto st : {JobState::queued, JobState::leased, JobState::running, JobState::succeeded,
-                  JobState::failed, JobState::cancelled})
+  for (auto st : {JobState::queued, JobState::leased, JobState::running, JobState::succeeded, JobState::failed,
+                  JobState::cancelled})
     if (to_string(st) == s) return st;
   throw Error(ErrorCode::invalid,
-                   "Unknown job state '" + s +
-                       "' (expected queued, leased, running, succeeded, failed or cancelled).");
+              "Unknown job state '" + s + "' (expected queued, leased, running, succeeded, failed or cancelled).");
 }
 
-bool is_terminal(JobState s) {
-  return s == JobState::succeeded || s == JobState::failed || s == JobState::cancelled;
-}
+bool is_terminal(JobState s) { return s == JobState::succeeded || s == JobState::failed || s == JobState::cancelled; }
 
 bool is_live(JobState s) { return s == JobState::leased || s == JobState::running; }
 

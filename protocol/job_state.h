@@ -24,7 +24,7 @@ inline constexpr const char* kPreempted = "preempted";
 
 // What a heartbeat's answer tells the group: go on ("continue"), or stop because the user cancelled.
 enum class HeartbeatAction { proceed, cancel };
-std::string to_string(HeartbeatAction a);             // "continue", "cancel"
+std::string to_string(HeartbeatAction a);                      // "continue", "cancel"
 HeartbeatAction parse_heartbeat_action(const std::string& s);  // throws Error(invalid)
 
 }  // namespace trellis

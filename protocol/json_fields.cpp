@@ -24,7 +24,8 @@ std::optional<int64_t> optional_int_field(const nlohmann::json& obj, const std::
   if (!v.is_number_integer()) throw Error(ErrorCode::invalid, "field '" + name + "' must be an integer");
   const int64_t x = v.is_number_unsigned() && v.get<uint64_t>() > uint64_t(INT64_MAX) ? INT64_MAX : v.get<int64_t>();
   if (x < min || x > max)
-    throw Error(ErrorCode::invalid, "field '" + name + "' must be in [" + std::to_string(min) + ", " + std::to_string(max) + "]");
+    throw Error(ErrorCode::invalid,
+                "field '" + name + "' must be in [" + std::to_string(min) + ", " + std::to_string(max) + "]");
   return x;
 }
 

@@ -106,10 +106,9 @@ void from_json(const json& j, JobMessage& v) {
   v.preemptions = static_cast<int>(int_or(j, "preemptions", 0));
   v.priority = static_cast<int>(int_or(j, "priority", 0));
   v.queue_position = optional_int_field(j, "queue_position", 0, INT64_MAX);
-  v.queue_position_exact =
-      j.contains("queue_position_exact") && !j["queue_position_exact"].is_null()
-          ? std::optional<bool>(bool_field(j, "queue_position_exact"))
-          : std::nullopt;
+  v.queue_position_exact = j.contains("queue_position_exact") && !j["queue_position_exact"].is_null()
+                               ? std::optional<bool>(bool_field(j, "queue_position_exact"))
+                               : std::nullopt;
   v.cancel_requested = bool_or(j, "cancel_requested", false);
   const json progress = object_or_empty(j, "progress");
   v.progress.step = int_or(progress, "step", 0);
@@ -183,8 +182,11 @@ void from_json(const json& j, SubmitEnvelope& v) {
 }
 
 void to_json(json& j, const GroupRegistration& v) {
-  j = {{"backbone_name", v.backbone_name}, {"backbone_sha256", v.backbone_sha256}, {"world_size", v.world_size},
-       {"devices", v.devices},             {"host", v.host}};
+  j = {{"backbone_name", v.backbone_name},
+       {"backbone_sha256", v.backbone_sha256},
+       {"world_size", v.world_size},
+       {"devices", v.devices},
+       {"host", v.host}};
   if (v.group_id) j["group_id"] = *v.group_id;
   if (!v.slurm_job_id.empty()) j["slurm_job_id"] = v.slurm_job_id;
 }
@@ -197,8 +199,7 @@ void from_json(const json& j, GroupRegistration& v) {
   v.world_size = static_cast<int>(int_field(j, "world_size", 1, 1 << 20));
   v.host = optional_string_field(j, "host").value_or("");
   v.slurm_job_id = optional_string_field(j, "slurm_job_id").value_or("");
-  if (!valid_slurm_job_id(v.slurm_job_id))
-    bad("field 'slurm_job_id' must be 1 to 64 characters of [A-Za-z0-9_.;+-]");
+  if (!valid_slurm_job_id(v.slurm_job_id)) bad("field 'slurm_job_id' must be 1 to 64 characters of [A-Za-z0-9_.;+-]");
   v.devices.clear();
   if (j.contains("devices")) {
     if (!j["devices"].is_array()) bad("field 'devices' must be an array of strings");
@@ -212,7 +213,9 @@ void from_json(const json& j, GroupRegistration& v) {
 }
 
 void to_json(json& j, const GroupRegistered& v) {
-  j = {{"group_id", v.group_id}, {"lease_ttl_ms", v.lease_ttl_ms}, {"heartbeat_ms", v.heartbeat_ms},
+  j = {{"group_id", v.group_id},
+       {"lease_ttl_ms", v.lease_ttl_ms},
+       {"heartbeat_ms", v.heartbeat_ms},
        {"served", v.served}};
 }
 void from_json(const json& j, GroupRegistered& v) {

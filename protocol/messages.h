@@ -33,8 +33,8 @@ struct ErrorInfo {
 
 struct JobProgress {
   int64_t step = 0;
-  int64_t total_steps = 0;             // 0: not known yet
-  std::optional<double> eta_seconds;   // null when unknown
+  int64_t total_steps = 0;            // 0: not known yet
+  std::optional<double> eta_seconds;  // null when unknown
   friend bool operator==(const JobProgress&, const JobProgress&) = default;
 };
 

@@ -27,7 +27,7 @@ int64_t parse_target(const fs::path& link, const std::string& target) {
   if (target.rfind(prefix, 0) == 0)
     if (auto v = parse_version_number(std::string_view(target).substr(prefix.size()))) return *v;
   throw Error(ErrorCode::broken,
-                      "alias '" + link.string() + "' points at '" + target + "', not at a version ('../<N>')");
+              "alias '" + link.string() + "' points at '" + target + "', not at a version ('../<N>')");
 }
 
 }  // namespace

@@ -52,8 +52,7 @@ std::optional<int64_t> parse_version_number(std::string_view text) {
 }
 
 void check_task_name(std::string_view name) {
-  if (!valid_registry_task(name))
-    invalid("invalid task name " + quoted(name) + ": expected [a-z0-9][a-z0-9._-]{0,63}");
+  if (!valid_registry_task(name)) invalid("invalid task name " + quoted(name) + ": expected [a-z0-9][a-z0-9._-]{0,63}");
 }
 
 void check_alias_name(std::string_view name) {
@@ -78,8 +77,9 @@ ArtifactRef ArtifactRef::parse(std::string_view text) {
   if (rest == kLatestAlias) return ref;
   if (!rest.empty() && std::all_of(rest.begin(), rest.end(), digit)) {
     const auto v = parse_version_number(rest);
-    if (!v) invalid("invalid reference " + quoted(text) + ": a version is a number from 1 to " +
-                    std::to_string(kMaxRegistryVersion) + " without leading zeros");
+    if (!v)
+      invalid("invalid reference " + quoted(text) + ": a version is a number from 1 to " +
+              std::to_string(kMaxRegistryVersion) + " without leading zeros");
     ref.kind = Kind::version;
     ref.version = *v;
     return ref;

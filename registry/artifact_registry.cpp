@@ -53,8 +53,7 @@ std::string version_label(const VersionRecord& r) {
 
 }  // namespace
 
-ArtifactRegistry::ArtifactRegistry(RegistryOptions options)
-    : options_(std::move(options)), layout_(options_.root) {
+ArtifactRegistry::ArtifactRegistry(RegistryOptions options) : options_(std::move(options)), layout_(options_.root) {
   if (!options_.clock) options_.clock = [] { return std::chrono::system_clock::now(); };
   at_boundary([&] {
     if (options_.create) {
@@ -74,12 +73,11 @@ void ArtifactRegistry::check_root() const {
   std::error_code ec;
   if (!fs::is_directory(layout_.root(), ec))
     fail(ErrorCode::io, "registry root '" + layout_.root().string() + "' is not a directory" +
-                                    (ec ? " (" + ec.message() + ")" : std::string()));
+                            (ec ? " (" + ec.message() + ")" : std::string()));
   if (!fs::is_regular_file(layout_.marker(), ec))
-    fail(ErrorCode::io, "'" + layout_.root().string() + "' is not a registry root: '" +
-                                    layout_.marker().string() +
-                                    "' is missing (is the shared filesystem mounted? create a registry with "
-                                    "RegistryOptions::create)");
+    fail(ErrorCode::io, "'" + layout_.root().string() + "' is not a registry root: '" + layout_.marker().string() +
+                            "' is missing (is the shared filesystem mounted? create a registry with "
+                            "RegistryOptions::create)");
 }
 
 std::vector<int64_t> ArtifactRegistry::existing_versions(const std::string& task) const {
@@ -88,7 +86,7 @@ std::vector<int64_t> ArtifactRegistry::existing_versions(const std::string& task
   auto versions = layout_.scan_versions(task);
   if (versions.empty())
     fail(ErrorCode::not_found, "task '" + task + "' not found; tasks: " +
-                                           listing(layout_.scan_tasks(), [](const std::string& t) { return t; }));
+                                   listing(layout_.scan_tasks(), [](const std::string& t) { return t; }));
   return versions;
 }
 
@@ -130,7 +128,7 @@ ResolvedVersion ArtifactRegistry::publish(const std::string& task, const fs::pat
     }
     if (manifest.adapter_sha256 != sha256_hex(tensors))
       fail(ErrorCode::invalid, "cannot publish '" + artifact_dir.string() + "': " + kAdapterFile +
-                                           " does not match the sha256 in its manifest (corrupt or modified)");
+                                   " does not match the sha256 in its manifest (corrupt or modified)");
     return publish(task, std::move(manifest), tensors, lineage);
   });
 }
@@ -159,8 +157,7 @@ ResolvedVersion ArtifactRegistry::resolve(std::string_view text) const {
     const ArtifactRef ref = ArtifactRef::parse(text);
     const auto versions = existing_versions(ref.task);
     switch (ref.kind) {
-      case ArtifactRef::Kind::version:
-        return resolved(ok_version(ref.task, ref.version));
+      case ArtifactRef::Kind::version: return resolved(ok_version(ref.task, ref.version));
       case ArtifactRef::Kind::alias: {
         const auto v = read_alias(layout_, ref.task, ref.alias);
         if (!v) {
@@ -179,8 +176,8 @@ ResolvedVersion ArtifactRegistry::resolve(std::string_view text) const {
       if (r.state == VersionState::ok) return resolved(std::move(r));
       seen.push_back(std::move(r));
     }
-    fail(ErrorCode::not_found, "task '" + ref.task + "' has no version that can be served; its versions: " +
-                                           listing(seen, version_label));
+    fail(ErrorCode::not_found,
+         "task '" + ref.task + "' has no version that can be served; its versions: " + listing(seen, version_label));
   });
 }
 
@@ -256,8 +253,8 @@ void ArtifactRegistry::set_alias(const std::string& task, const std::string& ali
       fail(ErrorCode::conflict, "cannot point alias '" + alias + "' at " + target + ": " + e.what());
     }
     if (r.state != VersionState::ok)
-      fail(ErrorCode::conflict, "cannot point alias '" + alias + "' at " + target + ": it is " +
-                                            to_string(r.state) + (r.problem.empty() ? "" : " (" + r.problem + ")"));
+      fail(ErrorCode::conflict, "cannot point alias '" + alias + "' at " + target + ": it is " + to_string(r.state) +
+                                    (r.problem.empty() ? "" : " (" + r.problem + ")"));
     write_alias(layout_, task, alias, version);
   });
 }
@@ -270,7 +267,7 @@ void ArtifactRegistry::remove_alias(const std::string& task, const std::string& 
     if (!trellis::remove_alias(layout_, task, alias)) {
       auto names = read_aliases(layout_, task);
       fail(ErrorCode::not_found, "task '" + task + "' has no alias '" + alias +
-                                             "'; its aliases: " + listing(names, [](const auto& kv) { return kv.first; }));
+                                     "'; its aliases: " + listing(names, [](const auto& kv) { return kv.first; }));
     }
   });
 }
@@ -285,12 +282,12 @@ bool ArtifactRegistry::delete_version(const std::string& task, int64_t version, 
     for (const auto& [name, v] : read_aliases(layout_, task))
       if (v == version) pointing.push_back(name);
     if (!pointing.empty())
-      fail(ErrorCode::conflict, "cannot delete " + task + "@" + std::to_string(version) +
-                                            ": aliases point at it (move them first): " +
-                                            listing(pointing, [](const std::string& s) { return s; }));
+      fail(ErrorCode::conflict,
+           "cannot delete " + task + "@" + std::to_string(version) +
+               ": aliases point at it (move them first): " + listing(pointing, [](const std::string& s) { return s; }));
     if (fs::symlink_status(r.dir).type() != fs::file_type::directory)
-      fail(ErrorCode::broken, "cannot delete " + task + "@" + std::to_string(version) + ": '" +
-                                          r.dir.string() + "' is not a directory");
+      fail(ErrorCode::broken,
+           "cannot delete " + task + "@" + std::to_string(version) + ": '" + r.dir.string() + "' is not a directory");
     const bool was_deleted = r.state == VersionState::deleted;
     if (!was_deleted) write_tombstone(r.dir, Tombstone{utc_iso8601(options_.clock()), reason});
     // The tombstone is durable: from here on the version is deleted, whatever happens next.

@@ -78,8 +78,8 @@ struct ResolvedVersion {
 
 struct TaskSummary {
   std::string task;
-  int64_t versions = 0;                  // numbers taken, any state
-  std::optional<int64_t> latest;         // the highest ok version, if any
+  int64_t versions = 0;                   // numbers taken, any state
+  std::optional<int64_t> latest;          // the highest ok version, if any
   std::map<std::string, double> metrics;  // of the latest version
 };
 
@@ -87,7 +87,7 @@ struct VersionInfo {
   int64_t version = 0;
   VersionState state = VersionState::broken;
   std::map<std::string, double> metrics;
-  std::string created;                 // when it was trained
+  std::string created;  // when it was trained
   std::optional<std::string> published;
   std::optional<std::string> job_id;
   std::optional<int64_t> attempt;

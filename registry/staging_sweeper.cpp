@@ -19,8 +19,8 @@ namespace {
 std::optional<Clock::time_point> mtime(const fs::path& p) {
   struct stat st {};
   if (::lstat(p.c_str(), &st) != 0) return std::nullopt;
-  return Clock::time_point(std::chrono::duration_cast<Clock::duration>(
-      std::chrono::seconds(st.st_mtim.tv_sec) + std::chrono::nanoseconds(st.st_mtim.tv_nsec)));
+  return Clock::time_point(std::chrono::duration_cast<Clock::duration>(std::chrono::seconds(st.st_mtim.tv_sec) +
+                                                                       std::chrono::nanoseconds(st.st_mtim.tv_nsec)));
 }
 
 // The newest modification time of an entry and, for a directory, its direct children.
@@ -34,7 +34,8 @@ std::optional<Clock::time_point> newest(const fs::path& entry) {
   return t;
 }
 
-void sweep_dir(const fs::path& dir, bool only_tmp, Clock::duration max_age, Clock::time_point now, SweepReport& report) {
+void sweep_dir(const fs::path& dir, bool only_tmp, Clock::duration max_age, Clock::time_point now,
+               SweepReport& report) {
   std::error_code ec;
   fs::directory_iterator it(dir, ec);
   if (ec == std::errc::no_such_file_or_directory) return;

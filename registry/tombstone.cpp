@@ -36,8 +36,8 @@ std::optional<Tombstone> read_tombstone(const fs::path& version_dir) {
 void write_tombstone(const fs::path& version_dir, const Tombstone& tombstone) {
   const nlohmann::json j = {{"deleted", tombstone.deleted}, {"reason", tombstone.reason}};
   const fs::path final_path = version_dir / RegistryLayout::kTombstoneFile;
-  const fs::path tmp = version_dir / (std::string(".") + RegistryLayout::kTombstoneFile + ".tmp-" +
-                                      std::to_string(::getpid()));
+  const fs::path tmp = version_dir /
+                       (std::string(".") + RegistryLayout::kTombstoneFile + ".tmp-" + std::to_string(::getpid()));
   write_file_durably(tmp, j.dump(2) + "\n");
   if (::rename(tmp.c_str(), final_path.c_str()) != 0) {
     const int err = errno;

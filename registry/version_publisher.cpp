@@ -112,8 +112,7 @@ ArtifactManifest publish_version(const RegistryLayout& layout, const std::string
   for (int attempt = 0; attempt < settings.max_attempts; ++attempt) {
     const auto taken = layout.scan_versions(task);
     if (!taken.empty()) next = std::max(next, taken.back() + 1);
-    if (next > kMaxRegistryVersion)
-      throw Error(ErrorCode::conflict, "task '" + task + "' has no version number left");
+    if (next > kMaxRegistryVersion) throw Error(ErrorCode::conflict, "task '" + task + "' has no version number left");
     manifest.version = next;
     manifest.published = utc_iso8601(settings.clock());
     const std::string text = manifest.to_json().dump(2) + "\n";
@@ -139,12 +138,12 @@ ArtifactManifest publish_version(const RegistryLayout& layout, const std::string
       return manifest;
     }
     if (err != EEXIST && err != ENOTEMPTY && err != ENOTDIR)
-      throw Error(ErrorCode::io, "cannot rename '" + staging.string() + "' to '" + target.string() +
-                                                     "': " + std::strerror(err));
+      throw Error(ErrorCode::io,
+                  "cannot rename '" + staging.string() + "' to '" + target.string() + "': " + std::strerror(err));
     ++next;  // taken by another publisher (or anything else): try the next number
   }
   throw Error(ErrorCode::conflict, "could not claim a version of task '" + task + "' in " +
-                                                       std::to_string(settings.max_attempts) + " attempts");
+                                       std::to_string(settings.max_attempts) + " attempts");
 }
 
 }  // namespace trellis

@@ -42,7 +42,7 @@ VersionRecord read_version(const RegistryLayout& layout, const std::string& task
   if (type == fs::file_type::not_found) {
     const auto versions = layout.scan_versions(task);
     throw Error(ErrorCode::not_found, "task '" + task + "' has no version " + std::to_string(version) +
-                                                          "; its versions: " + list_numbers(versions));
+                                          "; its versions: " + list_numbers(versions));
   }
   if (ec) throw Error(ErrorCode::io, "cannot stat '" + r.dir.string() + "': " + ec.message());
   if (type != fs::file_type::directory) {
@@ -54,14 +54,15 @@ VersionRecord read_version(const RegistryLayout& layout, const std::string& task
     // Only files of the version itself: a symlink could lead out of the root.
     if (fs::symlink_status(r.dir / kManifestFile, ec).type() != fs::file_type::regular)
       throw Error(ErrorCode::broken, (r.dir / kManifestFile).string() + ": missing or not a regular file");
-    ArtifactManifest m = ArtifactManifest::from_json(read_json_file(r.dir / kManifestFile),
-                                                     (r.dir / kManifestFile).string());
+    ArtifactManifest m =
+        ArtifactManifest::from_json(read_json_file(r.dir / kManifestFile), (r.dir / kManifestFile).string());
     if (m.task != task)
       throw Error(ErrorCode::broken,
                   (r.dir / kManifestFile).string() + ": names task '" + m.task + "', not '" + task + "'");
     if (m.version != version)
       throw Error(ErrorCode::broken, (r.dir / kManifestFile).string() + ": names version " +
-                  (m.version ? std::to_string(*m.version) : std::string("(none)")) + ", not " + std::to_string(version));
+                                         (m.version ? std::to_string(*m.version) : std::string("(none)")) + ", not " +
+                                         std::to_string(version));
     r.manifest = std::move(m);
   } catch (const std::exception& e) {
     r.problem = e.what();

@@ -22,8 +22,9 @@ namespace trellis {
 namespace {
 
 bool safe_id(const std::string& id) {
-  return !id.empty() && id.size() <= 128 && id.front() != '.' &&
-         std::all_of(id.begin(), id.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_'; });
+  return !id.empty() && id.size() <= 128 && id.front() != '.' && std::all_of(id.begin(), id.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
+  });
 }
 
 // ".jsonl" when the first non-blank line starts with '{', ".tsv" when it holds a tab, else ".csv".
@@ -75,8 +76,7 @@ LeasedJob prepare_leased_job(const protocol::JobMessage& job_message, protocol::
     const auto local = cache / sha;
     if (std::filesystem::exists(local))
       mark_data_used(local);  // keeps a trim (disk_retention.h) from removing it under this job
-    else
-      client.download_file(sha, local);
+    else client.download_file(sha, local);
     // The readers pick the format by extension: a link <sha256>.<ext> names it (sniffed if not given).
     const auto named = cache / (sha + (ext.empty() ? sniff_extension(local) : ext));
     std::error_code ec;
@@ -100,11 +100,11 @@ LeasedJob prepare_leased_job(const protocol::JobMessage& job_message, protocol::
   std::error_code ec;
   std::filesystem::create_directories(options.checkpoint_dir, ec);
   if (ec)
-    return refuse("internal", options.checkpoint_dir.string() + ": cannot create the checkpoint directory: " + ec.message(),
-                  true);
+    return refuse("internal",
+                  options.checkpoint_dir.string() + ": cannot create the checkpoint directory: " + ec.message(), true);
   static std::atomic<int> counter{0};
-  const auto staging = std::filesystem::temp_directory_path() /
-                       ("trellis-worker-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + "-" + job.id);
+  const auto staging = std::filesystem::temp_directory_path() / ("trellis-worker-" + std::to_string(::getpid()) + "-" +
+                                                                 std::to_string(counter++) + "-" + job.id);
   std::filesystem::create_directories(staging, ec);
   if (ec) return refuse("internal", staging.string() + ": cannot create the staging directory: " + ec.message(), true);
   job.out = (staging / "artifact").string();

@@ -29,7 +29,7 @@ struct LeasedJob {
   std::optional<GroupJob> job;  // absent: the job cannot run here (see error)
   std::string error_code;       // "invalid_job", "data_unavailable", "wrong_backbone"
   std::string error;
-  bool retryable = false;       // false: the job's own spec or data is at fault
+  bool retryable = false;  // false: the job's own spec or data is at fault
 };
 
 LeasedJob prepare_leased_job(const protocol::JobMessage& job_message, protocol::CoordinatorClient& client,

@@ -31,7 +31,7 @@ struct CoordinatorSession::State {
   int rank, world;
   const std::atomic<bool>& stop;
   std::unique_ptr<CoordinatorClient> client;  // rank 0
-  std::atomic<bool> cancel{false};           // the group's cancel_requested (rank 0)
+  std::atomic<bool> cancel{false};            // the group's cancel_requested (rank 0)
   // The job in flight (rank 0; the MPI thread sets and reads them, the hooks run on it too).
   JobInFlight in_flight;
   std::string metric;
@@ -71,8 +71,11 @@ void CoordinatorSession::install(WorkerGroupOptions& group_options) {
     const bool first = s->first_report;
     s->first_report = false;
     s->in_flight.heartbeat->report(r.step, r.total_steps,
-                                   {{"step", r.step}, {"epoch", r.epoch}, {"loss", r.loss},
-                                    {"learning_rate", r.learning_rate}, {"samples_per_s", r.samples_per_s}},
+                                   {{"step", r.step},
+                                    {"epoch", r.epoch},
+                                    {"loss", r.loss},
+                                    {"learning_rate", r.learning_rate},
+                                    {"samples_per_s", r.samples_per_s}},
                                    first);
   };
   group_options.on_eval_report = [s](const EvalReport& r) {
@@ -101,8 +104,8 @@ std::string only_backbone(const std::string& config_dir) {
   std::error_code ec;
   std::string found;
   int n = 0;
-  for (std::filesystem::directory_iterator it(std::filesystem::path(config_dir) / "backbones", ec), end; !ec && it != end;
-       it.increment(ec)) {
+  for (std::filesystem::directory_iterator it(std::filesystem::path(config_dir) / "backbones", ec), end;
+       !ec && it != end; it.increment(ec)) {
     if (it->path().extension() != ".json") continue;
     found = it->path().stem().string();
     ++n;
@@ -134,8 +137,8 @@ int CoordinatorSession::run(
     lease_options.jobs.backbone = backbone_name;
     lease_options.lease_wait_s = s.options.lease_wait_s;
     // Idle groups trim the data cache and stale checkpoints at most hourly (disk_retention.h).
-    lease_options.cache_retention = std::chrono::milliseconds(
-        static_cast<int64_t>(s.options.data_cache_retention_days * 86400.0 * 1000.0));
+    lease_options.cache_retention =
+        std::chrono::milliseconds(static_cast<int64_t>(s.options.data_cache_retention_days * 86400.0 * 1000.0));
     lease_options.cancel = &s.cancel;
     lease_options.quiet = s.options.quiet;
     lease_options.log = [&s](const std::string& line) { s.log(line); };
@@ -219,11 +222,11 @@ int CoordinatorSession::run(
       case RunState::interrupted:
         heartbeat.stop();
         if (!heartbeat.lease_lost())
-          s.client->fail(job.id, {.lease_id = lease_id,
-                                  .error = {kPreempted, "the worker group was stopped at step " +
-                                                                std::to_string(outcome.result.train.steps) +
-                                                                "; checkpoint kept"},
-                                  .retryable = true});
+          s.client->fail(job.id,
+                         {.lease_id = lease_id,
+                          .error = {kPreempted, "the worker group was stopped at step " +
+                                                    std::to_string(outcome.result.train.steps) + "; checkpoint kept"},
+                          .retryable = true});
         break;
     }
     remove_job_staging(job);

@@ -2,8 +2,8 @@
 // Rank 0's heartbeats for one leased job (coordinator mode): a thread that POSTs
 // /v1/jobs/{id}/heartbeat right away, then every `interval` (the coordinator's heartbeat_ms),
 // and as soon as new training metrics or an evaluation arrive (coalesced to the latest; at most
-// one beat per `min_gap`, counted from the previous beat's answer). Each beat carries {lease_id, step, total_steps, metrics}; a periodic
-// beat with nothing new carries empty metrics. A resumed attempt's {"resumed_from_step": K} goes
+// one beat per `min_gap`, counted from the previous beat's answer). Each beat carries {lease_id, step, total_steps,
+// metrics}; a periodic beat with nothing new carries empty metrics. A resumed attempt's {"resumed_from_step": K} goes
 // out first, in a beat of its own. A "cancel" reply or a lost lease (409) sets cancel_flag(),
 // which the group's control callback turns into StepControl::cancel at the next step; after a
 // lost lease no further beat is sent. No LibTorch here.
@@ -27,8 +27,9 @@ class HeartbeatLoop {
  public:
   // `cancel`: the flag to set (e.g. the one WorkerGroupOptions::cancel_requested reads); null:
   // one of its own. Not owned.
-  HeartbeatLoop(protocol::CoordinatorClient& client, std::string job_id, std::string lease_id, std::chrono::milliseconds interval,
-                std::atomic<bool>* cancel = nullptr, std::chrono::milliseconds min_gap = std::chrono::milliseconds(200));
+  HeartbeatLoop(protocol::CoordinatorClient& client, std::string job_id, std::string lease_id,
+                std::chrono::milliseconds interval, std::atomic<bool>* cancel = nullptr,
+                std::chrono::milliseconds min_gap = std::chrono::milliseconds(200));
   ~HeartbeatLoop();  // stop()
   HeartbeatLoop(const HeartbeatLoop&) = delete;
   HeartbeatLoop& operator=(const HeartbeatLoop&) = delete;

@@ -38,7 +38,7 @@ LeaseStep LeaseLoop::step() {
   LeaseStep step;
   if (!registered_) {
     registered_ = client_.register_group(options_.registration);
-    if (!registered_) return step;  // stopped
+    if (!registered_) return step;                           // stopped
     options_.registration.group_id = registered_->group_id;  // a later re-registration keeps the id
     if (!options_.quiet) log("registered as group " + registered_->group_id + " with " + client_.server());
     step.kind = LeaseStep::Kind::registered;
@@ -77,9 +77,9 @@ LeaseStep LeaseLoop::step() {
     const bool lost = in_flight_.heartbeat->lease_lost();
     in_flight_.heartbeat.reset();
     if (!lost)
-      client_.fail(step.job_id, {.lease_id = step.lease_id,
-                                 .error = {leased.error_code, leased.error},
-                                 .retryable = leased.retryable});
+      client_.fail(
+          step.job_id,
+          {.lease_id = step.lease_id, .error = {leased.error_code, leased.error}, .retryable = leased.retryable});
     in_flight_.job_id.clear();
     step.kind = LeaseStep::Kind::refused;
     step.error_code = std::move(leased.error_code);

@@ -13,10 +13,10 @@
 namespace trellis {
 
 struct LocalJobItem {
-  std::string id;                 // the spec file's stem
-  std::optional<GroupJob> job;    // absent: the spec could not be used (see error) or is done
-  std::string error;              // why the spec is unusable (names the file and field)
-  bool already_done = false;      // --jobs-dir: its artifact directory exists (a rerun skips it)
+  std::string id;               // the spec file's stem
+  std::optional<GroupJob> job;  // absent: the spec could not be used (see error) or is done
+  std::string error;            // why the spec is unusable (names the file and field)
+  bool already_done = false;    // --jobs-dir: its artifact directory exists (a rerun skips it)
 };
 
 class LocalJobSource {

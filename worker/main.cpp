@@ -76,7 +76,8 @@ bool parse_options(int argc, char** argv, trellis::WorkerOptions& o, int rank, i
   app.add_option("--data-cache", o.data_cache,
                  "--coordinator: where downloaded data files are kept (default: <checkpoint-dir>/data-cache)");
   app.add_option("--data-cache-retention-days", o.data_cache_retention_days,
-                 "--coordinator: cached data files unused this long, and checkpoints not written this long, are removed (0: never)")
+                 "--coordinator: cached data files unused this long, and checkpoints not written this long, are "
+                 "removed (0: never)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
   app.add_option("--lease-wait", o.lease_wait_s, "--coordinator: seconds each lease request waits for a job (0..60)")
@@ -113,8 +114,8 @@ const auto g_process_start = std::chrono::steady_clock::now();
 void print_outcome(const trellis::LocalJobItem& item, const trellis::JobOutcome* outcome, int world, int threads,
                    int backbone_loads, std::chrono::steady_clock::time_point started = {},
                    const std::optional<trellis::ResolvedVersion>& published = std::nullopt) {
-  nlohmann::json j = {{"job", item.id}, {"world_size", world}, {"threads_per_rank", threads},
-                      {"backbone_loads", backbone_loads}};
+  nlohmann::json j = {
+      {"job", item.id}, {"world_size", world}, {"threads_per_rank", threads}, {"backbone_loads", backbone_loads}};
   if (outcome) j["job_started_after_process_s"] = std::chrono::duration<double>(started - g_process_start).count();
   if (!outcome) {
     j["state"] = item.already_done ? "skipped" : "failed";
@@ -167,7 +168,8 @@ int main(int argc, char** argv) {
   WorkerOptions options;
   int exit_code = 0;
   if (!parse_options(argc, argv, options, rank, exit_code)) return exit_code;
-  const int threads = options.threads > 0 ? options.threads : default_threads_per_rank(mpi->local_size(), options.slurm_cpus_per_task);
+  const int threads = options.threads > 0 ? options.threads
+                                          : default_threads_per_rank(mpi->local_size(), options.slurm_cpus_per_task);
   set_compute_threads(threads);
   std::signal(SIGTERM, on_stop_signal);
   std::signal(SIGINT, on_stop_signal);
@@ -202,8 +204,9 @@ int main(int argc, char** argv) {
       backbone = with_torch_errors([&] { return load_backbone(options.config_dir, backbone_name); });
       ++backbone_loads;
       if (rank == 0 && !options.quiet)
-        std::fprintf(stderr, "trellis-worker: %d rank(s) x %d thread(s); backbone %s (sha256 %.12s) loaded in %.0f ms\n",
-                     world, threads, backbone_name.c_str(), backbone->weights_sha256().c_str(),
+        std::fprintf(stderr,
+                     "trellis-worker: %d rank(s) x %d thread(s); backbone %s (sha256 %.12s) loaded in %.0f ms\n", world,
+                     threads, backbone_name.c_str(), backbone->weights_sha256().c_str(),
                      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
     }
     // Device groups: the backbone moves to this rank's GPU; gradients go through NCCL, control
@@ -240,8 +243,11 @@ int main(int argc, char** argv) {
           *group, comm, backbone_name, backbone->weights_sha256(), registry ? &*registry : nullptr, job_timeout,
           [&](const std::string& job_id, const JobOutcome& outcome, const std::string& version) {
             if (rank != 0) return;
-            nlohmann::json j = {{"job", job_id}, {"state", to_string(outcome.state)}, {"world_size", world},
-                                {"threads_per_rank", threads}, {"backbone_loads", backbone_loads}};
+            nlohmann::json j = {{"job", job_id},
+                                {"state", to_string(outcome.state)},
+                                {"world_size", world},
+                                {"threads_per_rank", threads},
+                                {"backbone_loads", backbone_loads}};
             if (outcome.state == RunState::failed) j["error"] = outcome.error;
             if (!version.empty()) j["version"] = version;
             if (outcome.state != RunState::failed) {
@@ -281,7 +287,8 @@ int main(int argc, char** argv) {
       std::optional<ResolvedVersion> published;
       if (registry && outcome.state == RunState::succeeded) {
         try {
-          published = registry->publish(message.job->spec.task, message.job->out, PublishLineage{.job_id = message.job->id});
+          published =
+              registry->publish(message.job->spec.task, message.job->out, PublishLineage{.job_id = message.job->id});
         } catch (const std::exception& e) {
           outcome.state = RunState::failed;
           outcome.error = std::string("publish: ") + e.what();

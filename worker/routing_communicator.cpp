@@ -13,7 +13,8 @@ RoutingCommunicator::RoutingCommunicator(Communicator& cpu, Communicator* device
 
 Communicator& RoutingCommunicator::pick(const at::Tensor& t) {
   if (t.device().is_cpu()) return cpu_;
-  if (!device_) throw Error("a collective on a " + t.device().str() + " tensor, but this group has no device transport");
+  if (!device_)
+    throw Error("a collective on a " + t.device().str() + " tensor, but this group has no device transport");
   return *device_;
 }
 

@@ -155,9 +155,12 @@ nlohmann::json train(const Backbone& backbone, const Backbone& cpu_backbone, con
   const double s = seconds_since(t0);
   last_loss = loss.item<double>();
   const double rate = o.steps * o.batch / s;
-  std::cerr << (bf16 ? "bf16" : "fp32") << ": " << rate << " samples/s (" << o.steps << " steps of " << o.batch
-            << " x " << o.seq << " in " << s << " s), loss " << first_loss << " -> " << last_loss << "\n";
-  return {{"samples_per_s", rate}, {"seconds", s}, {"first_loss", first_loss}, {"last_loss", last_loss},
+  std::cerr << (bf16 ? "bf16" : "fp32") << ": " << rate << " samples/s (" << o.steps << " steps of " << o.batch << " x "
+            << o.seq << " in " << s << " s), loss " << first_loss << " -> " << last_loss << "\n";
+  return {{"samples_per_s", rate},
+          {"seconds", s},
+          {"first_loss", first_loss},
+          {"last_loss", last_loss},
           {"loss_finite", std::isfinite(last_loss)}};
 }
 
@@ -202,8 +205,11 @@ nlohmann::json nccl_check(int64_t count, int iters) {
   const double gbps = static_cast<double>(count) * 4 / per_call / 1e9;
   std::cerr << "nccl: allreduce of " << count << " floats: " << per_call * 1e6 << " us, " << gbps
             << " GB/s (algorithm bandwidth), checks " << (allreduce_ok && broadcast_ok ? "ok" : "FAILED") << "\n";
-  return {{"count", count}, {"seconds_per_allreduce", per_call}, {"algbw_gb_per_s", gbps},
-          {"allreduce_ok", allreduce_ok}, {"broadcast_ok", broadcast_ok}};
+  return {{"count", count},
+          {"seconds_per_allreduce", per_call},
+          {"algbw_gb_per_s", gbps},
+          {"allreduce_ok", allreduce_ok},
+          {"broadcast_ok", broadcast_ok}};
 }
 
 }  // namespace
@@ -217,8 +223,8 @@ int main(int argc, char** argv) {
     auto backbone = cpu_backbone->to(cuda);
     cudaDeviceProp props{};
     if (cudaGetDeviceProperties(&props, 0) != cudaSuccess) throw std::runtime_error("cudaGetDeviceProperties failed");
-    nlohmann::json report = {{"device", std::string(props.name)}, {"batch", o.batch},
-                             {"seq", o.seq}, {"steps", o.steps}};
+    nlohmann::json report = {
+        {"device", std::string(props.name)}, {"batch", o.batch}, {"seq", o.seq}, {"steps", o.steps}};
     report["parity_max_abs_diff"] = device_parity(*cpu_backbone, *backbone);
     std::cerr << "parity: max |logit cpu - cuda| = " << report["parity_max_abs_diff"] << "\n";
     report["fp32"] = train(*backbone, *cpu_backbone, o, false);

@@ -34,7 +34,8 @@ ResolvedVersion resolve(const ArtifactRegistry& registry, const RouteContext& ct
 }
 
 nlohmann::json version_json(const VersionInfo& v) {
-  nlohmann::json j = {{"version", v.version}, {"state", to_string(v.state)}, {"metrics", v.metrics}, {"created", v.created}};
+  nlohmann::json j = {
+      {"version", v.version}, {"state", to_string(v.state)}, {"metrics", v.metrics}, {"created", v.created}};
   if (v.published) j["published"] = *v.published;
   if (v.job_id) j["job_id"] = *v.job_id;
   if (v.attempt) j["attempt"] = *v.attempt;
@@ -90,7 +91,8 @@ Response serve_file(const Request& req, const std::filesystem::path& path, const
   const auto range_it = req.find(bhttp::field::range);
   // If-Range with another validator: the whole file.
   const auto if_range = req.find(bhttp::field::if_range);
-  const bool range_allowed = if_range == req.end() || std::string_view(if_range->value().data(), if_range->value().size()) == etag;
+  const bool range_allowed = if_range == req.end() ||
+                             std::string_view(if_range->value().data(), if_range->value().size()) == etag;
   if (range_it != req.end() && range_allowed && req.method() == bhttp::verb::get) {
     api::ByteRange range;
     switch (parse_byte_range(std::string_view(range_it->value().data(), range_it->value().size()), size, range)) {
@@ -111,13 +113,12 @@ Response serve_file(const Request& req, const std::filesystem::path& path, const
           if (n == 0) break;
           got += n;
         }
-        if (ec || got != slice.size())
-          throw Error(ErrorCode::io, "cannot read " + path.filename().string());
+        if (ec || got != slice.size()) throw Error(ErrorCode::io, "cannot read " + path.filename().string());
         http::StringResponse res{status::partial_content, req.version()};
         common(res);
         res.set(bhttp::field::content_type, content_type);
-        res.set(bhttp::field::content_range, "bytes " + std::to_string(range.first) + "-" + std::to_string(range.last) +
-                                                 "/" + std::to_string(size));
+        res.set(bhttp::field::content_range,
+                "bytes " + std::to_string(range.first) + "-" + std::to_string(range.last) + "/" + std::to_string(size));
         res.body() = std::move(slice);
         res.prepare_payload();
         return res;
@@ -154,22 +155,25 @@ void add_adapter_routes(http::Router& router, ArtifactRegistry& registry) {
     return guarded(req, [&]() -> Response {
       nlohmann::json out = nlohmann::json::array();
       for (const TaskSummary& t : registry.list_tasks())
-        out.push_back({{"task", t.task}, {"versions", t.versions}, {"metrics", t.metrics},
+        out.push_back({{"task", t.task},
+                       {"versions", t.versions},
+                       {"metrics", t.metrics},
                        {"latest", t.latest ? nlohmann::json(*t.latest) : nlohmann::json(nullptr)}});
       return http::json_response(req, status::ok, {{"tasks", out}});
     });
   });
 
-  router.add(bhttp::verb::get, "/v1/adapters/{task}", kAnyRole, [&registry](const Request& req, const RouteContext& ctx) {
-    return guarded(req, [&]() -> Response {
-      const std::string& task = ctx.params.at("task");
-      check_task_name(task);
-      nlohmann::json out = {{"task", task}, {"versions", nlohmann::json::array()}};
-      for (const VersionInfo& v : registry.list_versions(task)) out["versions"].push_back(version_json(v));
-      out["aliases"] = registry.aliases(task);
-      return http::json_response(req, status::ok, out);
-    });
-  });
+  router.add(bhttp::verb::get, "/v1/adapters/{task}", kAnyRole,
+             [&registry](const Request& req, const RouteContext& ctx) {
+               return guarded(req, [&]() -> Response {
+                 const std::string& task = ctx.params.at("task");
+                 check_task_name(task);
+                 nlohmann::json out = {{"task", task}, {"versions", nlohmann::json::array()}};
+                 for (const VersionInfo& v : registry.list_versions(task)) out["versions"].push_back(version_json(v));
+                 out["aliases"] = registry.aliases(task);
+                 return http::json_response(req, status::ok, out);
+               });
+             });
 
   router.add(bhttp::verb::get, "/v1/adapters/{task}/{ref}", kAnyRole,
              [&registry](const Request& req, const RouteContext& ctx) {
@@ -186,7 +190,8 @@ void add_adapter_routes(http::Router& router, ArtifactRegistry& registry) {
         return http::error_response(req, status::not_found, "not_found",
                                     "no file '" + name + "' (files: " + kAdapterFile + ", " + kManifestFile + ")");
       const ResolvedVersion v = resolve(registry, ctx);
-      if (name == kAdapterFile) return serve_file(req, v.adapter_path, v.manifest.adapter_sha256, "application/octet-stream");
+      if (name == kAdapterFile)
+        return serve_file(req, v.adapter_path, v.manifest.adapter_sha256, "application/octet-stream");
       // The manifest is small: its ETag is the sha256 of its bytes as stored.
       return serve_file(req, v.manifest_path, sha256_file_hex(v.manifest_path), "application/json");
     });
@@ -222,8 +227,7 @@ void add_adapter_routes(http::Router& router, ArtifactRegistry& registry) {
                  check_task_name(task);
                  const auto version = parse_version_number(ctx.params.at("ref"));
                  if (!version)
-                   throw Error(ErrorCode::invalid,
-                                       "DELETE takes a version number, not '" + ctx.params.at("ref") + "'");
+                   throw Error(ErrorCode::invalid, "DELETE takes a version number, not '" + ctx.params.at("ref") + "'");
                  std::string reason = "deleted through the API";
                  if (auto it = ctx.query.find("reason"); it != ctx.query.end()) reason = it->second;
                  if (!req.body().empty()) {
@@ -238,9 +242,9 @@ void add_adapter_routes(http::Router& router, ArtifactRegistry& registry) {
                    }
                  }
                  const bool now = registry.delete_version(task, *version, reason);
-                 return http::json_response(req, status::ok,
-                                            {{"task", task}, {"version", *version}, {"deleted", true},
-                                             {"already_deleted", !now}});
+                 return http::json_response(
+                     req, status::ok,
+                     {{"task", task}, {"version", *version}, {"deleted", true}, {"already_deleted", !now}});
                });
              });
 }

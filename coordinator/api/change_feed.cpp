@@ -37,7 +37,8 @@ void ChangeFeed::run_attempt(const std::shared_ptr<Waiter>& waiter) {
       answer = http::error_response(http::beast_http::status::internal_server_error, "internal", e.what());
     }
     if (!answer && final)
-      answer = http::error_response(http::beast_http::status::internal_server_error, "internal", "long-poll without an answer");
+      answer = http::error_response(http::beast_http::status::internal_server_error, "internal",
+                                    "long-poll without an answer");
     if (answer) return waiter->done(std::move(*answer));
     std::lock_guard lock(mutex_);
     if (version_ != seen) continue;  // something changed while the attempt ran: look again

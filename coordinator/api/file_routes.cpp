@@ -16,8 +16,9 @@ void add_file_routes(http::Router& router, JobApi& api) {
   router.add(bh::verb::post, "/v1/files", {Role::user, Role::admin},
              [&api](const http::Request& req, const http::RouteContext&) {
                const StoredFile stored = api.files.put(req.body());
-               return http::Response(http::json_response(req, stored.created ? bh::status::created : bh::status::ok,
-                                                         protocol::FileStored{stored.id, static_cast<int64_t>(stored.bytes)}));
+               return http::Response(
+                   http::json_response(req, stored.created ? bh::status::created : bh::status::ok,
+                                       protocol::FileStored{stored.id, static_cast<int64_t>(stored.bytes)}));
              });
   router.add(bh::verb::get, "/v1/files/{id}", {Role::user, Role::worker, Role::admin},
              [&api](const http::Request& req, const http::RouteContext& ctx) -> http::Response {
@@ -61,13 +62,12 @@ void add_file_routes(http::Router& router, JobApi& api) {
                                                "file " + id + " is data of live job " + it->second +
                                                    " (cancel it or let it finish first)");
                  switch (api.files.remove(id, listed_at)) {
-                   case RemoveResult::removed:
-                     return no_content(req);
+                   case RemoveResult::removed: return no_content(req);
                    case RemoveResult::pinned:
                      return http::error_response(req, bh::status::conflict, "in_use",
-                                                 "file " + id + " was used in a submit or an upload just now; try again");
-                   case RemoveResult::not_found:
-                     break;
+                                                 "file " + id +
+                                                     " was used in a submit or an upload just now; try again");
+                   case RemoveResult::not_found: break;
                  }
                  return http::error_response(req, bh::status::not_found, "not_found", "no file " + id);
                });

@@ -78,9 +78,8 @@ class FileStore {
   std::filesystem::path path_of(const std::string& id) const;
   void unpin(const std::string& id);
   std::filesystem::path root_;
-  std::mutex mutex_;                     // guards pins_, and each use-or-remove decision
-  std::map<std::string, int> pins_;      // id -> pins held
+  std::mutex mutex_;                 // guards pins_, and each use-or-remove decision
+  std::map<std::string, int> pins_;  // id -> pins held
 };
-
 
 }  // namespace trellis::api

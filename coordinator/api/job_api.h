@@ -28,7 +28,7 @@ struct JobApi {
   std::chrono::milliseconds lease_ttl{30'000};
   std::chrono::milliseconds heartbeat_interval{5'000};  // what groups are told to use
   int default_max_attempts = 3;
-  std::chrono::seconds max_wait{60};                    // longest long-poll
+  std::chrono::seconds max_wait{60};  // longest long-poll
 };
 
 // POST /v1/files, GET /v1/files/{id}.

@@ -24,8 +24,8 @@ std::string checked_file_reference(FileStore& files, const std::string& field, c
   if (!ref)
     throw BadRequest("job: field '" + field +
                      "' must be a file id (\"file:<sha256>\" from POST /v1/files, optionally with the format: "
-                     "\"file:<sha256>.jsonl\", .csv, .tsv), got '" + value.substr(0, 200) +
-                     "': the coordinator does not read paths");
+                     "\"file:<sha256>.jsonl\", .csv, .tsv), got '" +
+                     value.substr(0, 200) + "': the coordinator does not read paths");
   auto pin = files.pin(ref->id);
   if (!pin) throw BadRequest("job: field '" + field + "': unknown file id " + ref->id + " (upload it first)");
   pins.push_back(std::move(*pin));
@@ -80,7 +80,8 @@ void add_job_routes(http::Router& router, JobApi& api) {
     return guarded(req, [&]() -> http::Response {
       std::vector<FileStore::Pin> pins;  // released once the job is stored (or refused)
       const SubmitResult result = api.jobs.submit(submit_request(api, req, pins));
-      auto res = http::json_response(req, result.created ? bh::status::created : bh::status::ok, job_json(api, result.job));
+      auto res =
+          http::json_response(req, result.created ? bh::status::created : bh::status::ok, job_json(api, result.job));
       res.set(bh::field::location, "/v1/jobs/" + result.job.id);
       return res;
     });
@@ -123,38 +124,38 @@ void add_job_routes(http::Router& router, JobApi& api) {
                });
              });
 
-  router.add_async(
-      bh::verb::get, "/v1/jobs/{id}/events", users,
-      [&api](const http::Request& req_in, http::RouteContext ctx, http::Responder done) {
-        auto req = std::make_shared<http::Request>(req_in);
-        req->body().clear();
-        int64_t after = 0;
-        double wait = 0;
-        std::string id = ctx.params.at("id");
-        http::Response early = guarded(*req, [&]() -> http::Response {
-          api.jobs.get(id);
-          after = query_int(ctx, "after", 0, INT64_MAX).value_or(0);
-          wait = query_seconds(ctx, "wait", static_cast<double>(api.max_wait.count())).value_or(0);
-          return no_content(*req);
-        });
-        if (http::status_of(early) != bh::status::no_content) return done(std::move(early));
-        api.feed.wait(
-            job_topic(id), ChangeFeed::deadline_after(wait),
-            [&api, req, id, after](bool final) -> std::optional<http::Response> {
-              // 204 inside means "nothing yet": keep waiting.
-              http::Response answer = guarded(*req, [&]() -> http::Response {
-                const std::vector<JobEvent> events = api.store.events(id, after, 1000);
-                const Job job = api.store.get(id);
-                if (events.empty() && !final && !is_terminal(job.state)) return no_content(*req);
-                protocol::EventPage page{.last_seq = events.empty() ? after : events.back().seq, .state = job.state};
-                for (const auto& e : events) page.events.push_back(event_message(e));
-                return http::json_response(*req, bh::status::ok, page);
-              });
-              if (http::status_of(answer) == bh::status::no_content) return std::nullopt;
-              return answer;
-            },
-            std::move(done));
-      });
+  router.add_async(bh::verb::get, "/v1/jobs/{id}/events", users,
+                   [&api](const http::Request& req_in, http::RouteContext ctx, http::Responder done) {
+                     auto req = std::make_shared<http::Request>(req_in);
+                     req->body().clear();
+                     int64_t after = 0;
+                     double wait = 0;
+                     std::string id = ctx.params.at("id");
+                     http::Response early = guarded(*req, [&]() -> http::Response {
+                       api.jobs.get(id);
+                       after = query_int(ctx, "after", 0, INT64_MAX).value_or(0);
+                       wait = query_seconds(ctx, "wait", static_cast<double>(api.max_wait.count())).value_or(0);
+                       return no_content(*req);
+                     });
+                     if (http::status_of(early) != bh::status::no_content) return done(std::move(early));
+                     api.feed.wait(
+                         job_topic(id), ChangeFeed::deadline_after(wait),
+                         [&api, req, id, after](bool final) -> std::optional<http::Response> {
+                           // 204 inside means "nothing yet": keep waiting.
+                           http::Response answer = guarded(*req, [&]() -> http::Response {
+                             const std::vector<JobEvent> events = api.store.events(id, after, 1000);
+                             const Job job = api.store.get(id);
+                             if (events.empty() && !final && !is_terminal(job.state)) return no_content(*req);
+                             protocol::EventPage page{.last_seq = events.empty() ? after : events.back().seq,
+                                                      .state = job.state};
+                             for (const auto& e : events) page.events.push_back(event_message(e));
+                             return http::json_response(*req, bh::status::ok, page);
+                           });
+                           if (http::status_of(answer) == bh::status::no_content) return std::nullopt;
+                           return answer;
+                         },
+                         std::move(done));
+                   });
 }
 
 }  // namespace trellis::api

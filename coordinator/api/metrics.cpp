@@ -47,8 +47,8 @@ std::string RequestMetrics::render() const {
   std::lock_guard lock(mutex_);
   for (const auto& [key, s] : series_) {
     const auto& [route, method, klass] = key;
-    const std::string labels =
-        "route=\"" + escape_label(route) + "\",method=\"" + method + "\",status=\"" + klass + "\"";
+    const std::string labels = "route=\"" + escape_label(route) + "\",method=\"" + method + "\",status=\"" + klass +
+                               "\"";
     uint64_t cumulative = 0;
     for (size_t i = 0; i < kBuckets.size(); ++i) {
       cumulative += s.buckets[i];

@@ -16,7 +16,7 @@ namespace trellis::api {
 class RequestMetrics {
  public:
   static constexpr std::array<double, 13> kBuckets{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                                   0.1,    0.25,  0.5,    1.0,   5.0,   30.0};
+                                                   0.1,    0.25,  0.5,    1.0,   5.0,  30.0};
   void observe(const std::string& route, http::beast_http::verb method, unsigned status, double seconds);
   std::string render() const;  // the histogram's lines
 
@@ -34,7 +34,6 @@ class RequestMetrics {
 // and the request histogram. A group is active when seen within `group_active_window`.
 // `extra` (optional) appends more exposition lines (the launcher's, in launcher mode).
 void add_metrics_route(http::Router& router, JobApi& api, const RequestMetrics& metrics,
-                       std::chrono::milliseconds group_active_window,
-                       std::function<std::string()> extra = {});
+                       std::chrono::milliseconds group_active_window, std::function<std::string()> extra = {});
 
 }  // namespace trellis::api

@@ -40,11 +40,11 @@ void add_worker_routes(http::Router& router, JobApi& api) {
       group.slurm_job_id = registration.slurm_job_id;
       group.id = registration.group_id ? *registration.group_id : new_random_id("g-");
       const Group saved = api.jobs.register_group(group);
-      const protocol::GroupRegistered answer{
-          .group_id = saved.id,
-          .lease_ttl_ms = api.lease_ttl.count(),
-          .heartbeat_ms = api.heartbeat_interval.count(),
-          .served = api.backbones.sha256_of(saved.backbone_name) == saved.backbone_sha256};
+      const protocol::GroupRegistered answer{.group_id = saved.id,
+                                             .lease_ttl_ms = api.lease_ttl.count(),
+                                             .heartbeat_ms = api.heartbeat_interval.count(),
+                                             .served = api.backbones.sha256_of(saved.backbone_name) ==
+                                                       saved.backbone_sha256};
       return http::json_response(req, bh::status::created, answer);
     });
   });

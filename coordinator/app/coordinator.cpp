@@ -40,7 +40,8 @@ std::vector<std::pair<std::string, std::string>> parse_env_pairs(const std::vect
     const std::string key = item.substr(0, eq);
     bool ok = eq != std::string::npos && !key.empty() && !std::isdigit(static_cast<unsigned char>(key[0]));
     for (char c : key) ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '_');
-    if (!ok) throw Error(ErrorCode::invalid, "--launcher-env: expected KEY=VALUE, got '" + item.substr(0, eq) + "=...'");
+    if (!ok)
+      throw Error(ErrorCode::invalid, "--launcher-env: expected KEY=VALUE, got '" + item.substr(0, eq) + "=...'");
     out.emplace_back(key, item.substr(eq + 1));
   }
   return out;
@@ -64,7 +65,8 @@ std::string coordinator_url(const net::ip::tcp::endpoint& ep) {
 http::ServerOptions server_options(const CoordinatorOptions& o) {
   http::ServerOptions s;
   const auto colon = o.listen.rfind(':');
-  if (colon == std::string::npos) throw Error(ErrorCode::invalid, "--listen: expected HOST:PORT, got '" + o.listen + "'");
+  if (colon == std::string::npos)
+    throw Error(ErrorCode::invalid, "--listen: expected HOST:PORT, got '" + o.listen + "'");
   s.address = o.listen.substr(0, colon);
   if (s.address.size() > 2 && s.address.front() == '[' && s.address.back() == ']')
     s.address = s.address.substr(1, s.address.size() - 2);

@@ -11,9 +11,9 @@ struct CoordinatorOptions {
   std::string listen = "127.0.0.1:8080";  // HOST:PORT; port 0: an ephemeral port
   std::string registry;                   // the adapter registry root
   bool create_registry = false;
-  std::string auth_config;                // the token file (coordinator/http/auth.h)
-  std::string state_dir;                  // jobs.db and files/
-  std::vector<std::string> config_dirs;   // each holds backbones/<name>.json: the backbones served
+  std::string auth_config;               // the token file (coordinator/http/auth.h)
+  std::string state_dir;                 // jobs.db and files/
+  std::vector<std::string> config_dirs;  // each holds backbones/<name>.json: the backbones served
   double lease_ttl_s = 30;
   double heartbeat_s = 5;
   int max_attempts = 3;

@@ -40,7 +40,9 @@ class Session : public std::enable_shared_from_this<Session> {
   Session(tcp::socket&& socket, const ServerOptions& options, const Router& router)
       : stream_(std::move(socket)), options_(options), router_(router) {}
 
-  void run() { net::dispatch(stream_.get_executor(), beast::bind_front_handler(&Session::do_read, shared_from_this())); }
+  void run() {
+    net::dispatch(stream_.get_executor(), beast::bind_front_handler(&Session::do_read, shared_from_this()));
+  }
 
   // From any thread: close now if idle (waiting for a request), else after the response in flight.
   void shutdown() {
@@ -57,7 +59,8 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_->body_limit(options_.max_body_bytes);
     parser_->header_limit(static_cast<std::uint32_t>(options_.max_header_bytes));
     stream_.expires_after(options_.read_timeout);
-    beast_http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&Session::on_read, shared_from_this()));
+    beast_http::async_read(stream_, buffer_, *parser_,
+                           beast::bind_front_handler(&Session::on_read, shared_from_this()));
   }
 
   void on_read(beast::error_code ec, std::size_t) {
@@ -69,10 +72,10 @@ class Session : public std::enable_shared_from_this<Session> {
                                  "request body over " + std::to_string(options_.max_body_bytes) + " bytes"),
                   true);
     if (ec == beast_http::error::header_limit)
-      return send(error_response(beast_http::status::request_header_fields_too_large, "too_large",
-                                 "request line and headers over " + std::to_string(options_.max_header_bytes) +
-                                     " bytes"),
-                  true);
+      return send(
+          error_response(beast_http::status::request_header_fields_too_large, "too_large",
+                         "request line and headers over " + std::to_string(options_.max_header_bytes) + " bytes"),
+          true);
     if (ec) return send(error_response(beast_http::status::bad_request, "invalid", "malformed HTTP request"), true);
     const Request req = parser_->release();  // handlers copy what they keep
     const bool close = !req.keep_alive();
@@ -81,8 +84,7 @@ class Session : public std::enable_shared_from_this<Session> {
         req,
         [self = shared_from_this(), close](Response response) {
           auto shared = std::make_shared<Response>(std::move(response));
-          net::dispatch(self->stream_.get_executor(),
-                        [self, shared, close] { self->send(std::move(*shared), close); });
+          net::dispatch(self->stream_.get_executor(), [self, shared, close] { self->send(std::move(*shared), close); });
         },
         // Valid until the answer: the socket stays open while a response is pending (writing_).
         [fd = stream_.socket().native_handle()] { return peer_closed(fd); });

@@ -70,12 +70,12 @@ class Router {
     beast_http::verb method;
     std::vector<std::string> segments;  // "{x}" for parameters
     std::set<Role> roles;
-    Handler handler;        // one of handler / async_handler is set
+    Handler handler;  // one of handler / async_handler is set
     AsyncHandler async_handler;
     std::string pattern;
   };
   struct Match {
-    const Route* route = nullptr;       // null: `error` says why
+    const Route* route = nullptr;  // null: `error` says why
     RouteContext ctx;
     std::optional<StringResponse> error;
   };

@@ -55,7 +55,7 @@ std::optional<Lease> JobService::lease(const std::string& group_id, std::chrono:
 }
 
 HeartbeatAction JobService::heartbeat(const std::string& job_id, const std::string& lease_id, int64_t step,
-                                     int64_t total_steps, const nlohmann::json& metrics) {
+                                      int64_t total_steps, const nlohmann::json& metrics) {
   check_job_id(job_id);
   const HeartbeatAction reply = store_.heartbeat(job_id, lease_id, step, total_steps, metrics);
   if (notify_) notify_(job_topic(job_id));

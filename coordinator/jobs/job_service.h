@@ -44,7 +44,7 @@ class JobService {
   Group register_group(const Group& group);
   std::optional<Lease> lease(const std::string& group_id, std::chrono::milliseconds ttl);
   HeartbeatAction heartbeat(const std::string& job_id, const std::string& lease_id, int64_t step, int64_t total_steps,
-                           const nlohmann::json& metrics);
+                            const nlohmann::json& metrics);
   // Error(conflict) when `artifact_ref` is not a version of this job in the registry
   // (check_artifact_of_job), before the store is changed.
   Job complete(const std::string& job_id, const std::string& lease_id, const std::string& artifact_ref);

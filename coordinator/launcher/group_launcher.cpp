@@ -11,7 +11,12 @@ int64_t seconds(std::chrono::milliseconds d) { return std::chrono::duration_cast
 
 GroupLauncher::GroupLauncher(JobStore& store, SlurmClient& slurm, const Clock& clock, LauncherOptions options,
                              ReleaseFn release, LogFn log)
-    : store_(store), slurm_(slurm), clock_(clock), options_(options), release_(std::move(release)), log_(std::move(log)) {
+    : store_(store),
+      slurm_(slurm),
+      clock_(clock),
+      options_(options),
+      release_(std::move(release)),
+      log_(std::move(log)) {
   if (!release_)
     release_ = [this](const std::string& group_id, const JobError& e) { return store_.release_group(group_id, e); };
   if (!log_) log_ = [](const std::string& line) { std::cerr << "trellis-coordinator: launcher: " << line << "\n"; };
@@ -145,7 +150,10 @@ void GroupLauncher::cancel_idle(const LauncherSnapshot& snap, Time now, Launcher
       }
       const Time since = idle_since_.emplace(l.slurm_job_id, now).first->second;
       if (now - since >= options_.idle_timeout)
-        cancel(l, now, "idle for " + std::to_string(seconds(std::chrono::duration_cast<std::chrono::milliseconds>(now - since))) + " s", out);
+        cancel(l, now,
+               "idle for " +
+                   std::to_string(seconds(std::chrono::duration_cast<std::chrono::milliseconds>(now - since))) + " s",
+               out);
     } else {
       idle_since_.erase(l.slurm_job_id);
       if (l.state != LaunchState::running) {
@@ -158,8 +166,11 @@ void GroupLauncher::cancel_idle(const LauncherSnapshot& snap, Time now, Launcher
       }
       const Time since = unregistered_since_.emplace(l.slurm_job_id, now).first->second;
       if (now - since >= options_.idle_timeout)
-        cancel(l, now, "running for " + std::to_string(seconds(std::chrono::duration_cast<std::chrono::milliseconds>(now - since))) +
-                           " s without a live registered worker group", out);
+        cancel(l, now,
+               "running for " +
+                   std::to_string(seconds(std::chrono::duration_cast<std::chrono::milliseconds>(now - since))) +
+                   " s without a live registered worker group",
+               out);
     }
   }
   // Forget launches that are gone.
@@ -178,8 +189,7 @@ void GroupLauncher::submit_needed(LauncherSnapshot& snap, Time now, LauncherTick
     for (const GroupActivity& a : snap.groups) {
       if (!live(a.group, now)) continue;
       if (!a.group.slurm_job_id.empty()) registered.insert(a.group.slurm_job_id);
-      if (a.group.backbone_sha256 == sha && a.live_leases == 0 && !cancelling.count(a.group.slurm_job_id))
-        idle = true;
+      if (a.group.backbone_sha256 == sha && a.live_leases == 0 && !cancelling.count(a.group.slurm_job_id)) idle = true;
     }
     if (idle) continue;
     bool starting = false;
@@ -191,8 +201,9 @@ void GroupLauncher::submit_needed(LauncherSnapshot& snap, Time now, LauncherTick
     if (static_cast<int64_t>(snap.launches.size()) >= options_.max_groups) {
       if (!at_limit_logged_[sha])
         log_(std::to_string(queued.queued) + " job(s) wait for " + queued.backbone_name + " but " +
-             std::to_string(snap.launches.size()) + " launched group(s) are pending or running (--launcher-max-groups " +
-             std::to_string(options_.max_groups) + ")");
+             std::to_string(snap.launches.size()) +
+             " launched group(s) are pending or running (--launcher-max-groups " + std::to_string(options_.max_groups) +
+             ")");
       at_limit_logged_[sha] = true;
       continue;
     }
@@ -234,11 +245,17 @@ std::string GroupLauncher::render_metrics() const {
   const LauncherCounts c = counts();
   return "# HELP trellis_launcher_groups Worker groups the launcher submitted to Slurm that are pending or running.\n"
          "# TYPE trellis_launcher_groups gauge\n"
-         "trellis_launcher_groups{state=\"pending\"} " + std::to_string(c.pending) + "\n"
-         "trellis_launcher_groups{state=\"running\"} " + std::to_string(c.running) + "\n"
-         "# HELP trellis_launcher_submissions_total Worker groups submitted with sbatch since the coordinator started.\n"
+         "trellis_launcher_groups{state=\"pending\"} " +
+         std::to_string(c.pending) +
+         "\n"
+         "trellis_launcher_groups{state=\"running\"} " +
+         std::to_string(c.running) +
+         "\n"
+         "# HELP trellis_launcher_submissions_total Worker groups submitted with sbatch since the coordinator "
+         "started.\n"
          "# TYPE trellis_launcher_submissions_total counter\n"
-         "trellis_launcher_submissions_total " + std::to_string(c.submissions_total) + "\n";
+         "trellis_launcher_submissions_total " +
+         std::to_string(c.submissions_total) + "\n";
 }
 
 }  // namespace trellis

@@ -29,10 +29,10 @@
 namespace trellis {
 
 struct LauncherOptions {
-  int max_groups = 2;                                  // launched groups pending or running, in all
+  int max_groups = 2;  // launched groups pending or running, in all
   std::chrono::milliseconds idle_timeout{300'000};
   std::chrono::milliseconds group_live_window{90'000};  // a group is live if seen this recently
-  std::chrono::milliseconds cancel_retry{60'000};      // scancel again if Slurm still lists it
+  std::chrono::milliseconds cancel_retry{60'000};       // scancel again if Slurm still lists it
 };
 
 struct LauncherTick {

@@ -99,7 +99,8 @@ ProcessResult run_process(const std::vector<std::string>& argv, const ProcessOpt
   ProcessResult result;
   const auto deadline = std::chrono::steady_clock::now() + options.timeout;
   auto remaining_ms = [&] {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     return left.count() < 0 ? 0 : static_cast<int>(std::min<int64_t>(left.count(), 60'000));
   };
   auto append = [&](std::string& to, const char* data, ssize_t n) {
@@ -128,10 +129,8 @@ ProcessResult run_process(const std::vector<std::string>& argv, const ProcessOpt
       Fd& fd = fds[i].fd == out_r.fd ? out_r : err_r;
       char buf[8192];
       const ssize_t got = ::read(fd.fd, buf, sizeof buf);
-      if (got > 0)
-        append(&fd == &out_r ? result.out : result.err, buf, got);
-      else if (got == 0 || (errno != EINTR && errno != EAGAIN))
-        fd.reset();
+      if (got > 0) append(&fd == &out_r ? result.out : result.err, buf, got);
+      else if (got == 0 || (errno != EINTR && errno != EAGAIN)) fd.reset();
     }
   }
   // Wait for the exit (it may close its streams and still run).

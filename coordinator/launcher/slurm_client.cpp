@@ -39,11 +39,11 @@ void check_export_value(const std::string& what, const std::string& v) {
 }  // namespace
 
 LaunchState launch_state_of(const std::string& slurm_state) {
-  static const std::set<std::string> pending{"PENDING", "CONFIGURING", "REQUEUED", "REQUEUE_HOLD",
+  static const std::set<std::string> pending{"PENDING",     "CONFIGURING",   "REQUEUED",    "REQUEUE_HOLD",
                                              "REQUEUE_FED", "RESV_DEL_HOLD", "SPECIAL_EXIT"};
-  static const std::set<std::string> ended{"COMPLETED", "COMPLETING", "CANCELLED", "FAILED", "TIMEOUT",
-                                           "NODE_FAIL", "PREEMPTED", "BOOT_FAIL", "DEADLINE",
-                                           "OUT_OF_MEMORY", "REVOKED"};
+  static const std::set<std::string> ended{"COMPLETED", "COMPLETING",    "CANCELLED", "FAILED",
+                                           "TIMEOUT",   "NODE_FAIL",     "PREEMPTED", "BOOT_FAIL",
+                                           "DEADLINE",  "OUT_OF_MEMORY", "REVOKED"};
   if (pending.count(slurm_state)) return LaunchState::pending;
   if (ended.count(slurm_state)) return LaunchState::ended;
   return LaunchState::running;  // RUNNING, SUSPENDED, STOPPED, SIGNALING, STAGE_OUT, RESIZING, ...
@@ -76,12 +76,14 @@ std::string SlurmCommandClient::submit(const GroupSubmission& s) {
   std::string line = trim(r.out);
   if (const auto nl = line.find('\n'); nl != std::string::npos) line = trim(line.substr(0, nl));
   const std::string id = line.substr(0, line.find(';'));
-  if (!valid_slurm_job_id(id)) throw Error(ErrorCode::unavailable, "sbatch printed no job id: '" + line.substr(0, 100) + "'");
+  if (!valid_slurm_job_id(id))
+    throw Error(ErrorCode::unavailable, "sbatch printed no job id: '" + line.substr(0, 100) + "'");
   return id;
 }
 
 void SlurmCommandClient::cancel(const std::string& job_id) {
-  if (!valid_slurm_job_id(job_id)) throw Error(ErrorCode::invalid, "scancel: bad job id '" + job_id.substr(0, 80) + "'");
+  if (!valid_slurm_job_id(job_id))
+    throw Error(ErrorCode::invalid, "scancel: bad job id '" + job_id.substr(0, 80) + "'");
   const ProcessResult r = run({options_.scancel, job_id});
   if (!r.ok())
     throw Error(ErrorCode::unavailable, "scancel " + job_id + " failed (" + r.describe() + "): " + excerpt(r));

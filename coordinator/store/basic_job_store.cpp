@@ -42,8 +42,7 @@ Job BasicJobStore::must_load(const std::string& job_id) {
 }
 
 void BasicJobStore::check_lease(const Job& job, const std::string& lease_id, Time now) const {
-  if (!is_live(job.state))
-    conflict("Job '" + job.id + "' is " + to_string(job.state) + ": it holds no lease.");
+  if (!is_live(job.state)) conflict("Job '" + job.id + "' is " + to_string(job.state) + ": it holds no lease.");
   if (job.lease_id != lease_id)
     conflict("Lease '" + lease_id + "' of job '" + job.id + "' is stale (the job is now held by lease '" +
              job.lease_id + "').");
@@ -63,11 +62,9 @@ void BasicJobStore::record(Job& job, EventKind kind, nlohmann::json payload, Tim
   events.push_back(JobEvent{job.id, ++job.last_event_seq, now, kind, std::move(payload)});
 }
 
-void BasicJobStore::move(Job& job, JobState to, Time now, nlohmann::json extra,
-                         std::vector<JobEvent>& events) const {
+void BasicJobStore::move(Job& job, JobState to, Time now, nlohmann::json extra, std::vector<JobEvent>& events) const {
   check_transition(job.id, job.state, to);
-  nlohmann::json payload = {{"from", to_string(job.state)}, {"to", to_string(to)},
-                            {"attempts", job.attempts}};
+  nlohmann::json payload = {{"from", to_string(job.state)}, {"to", to_string(to)}, {"attempts", job.attempts}};
   if (extra.is_object()) payload.update(extra);
   job.state = to;
   job.updated_at = now;
@@ -84,39 +81,35 @@ void BasicJobStore::move(Job& job, JobState to, Time now, nlohmann::json extra,
 }
 
 void BasicJobStore::write(const Job& job, const std::vector<JobEvent>& events, bool is_new) {
-  if (is_new)
-    insert_job(job);
-  else
-    update_job(job);
+  if (is_new) insert_job(job);
+  else update_job(job);
   for (const auto& e : events) insert_event(e);
 }
 
-void BasicJobStore::end_attempt(Job& job, const JobError& error, bool retryable,
-                                const std::string& reason, Time now,
+void BasicJobStore::end_attempt(Job& job, const JobError& error, bool retryable, const std::string& reason, Time now,
                                 std::vector<JobEvent>& events) const {
   job.error = error;
   job.attempts += 1;
   const bool handed_back = retryable && error.code == kPreempted;
   if (handed_back) job.preemptions += 1;
   record(job, EventKind::error,
-         {{"code", error.code}, {"message", error.message}, {"retryable", retryable},
-          {"attempts", job.attempts}, {"preemptions", job.preemptions}},
+         {{"code", error.code},
+          {"message", error.message},
+          {"retryable", retryable},
+          {"attempts", job.attempts},
+          {"preemptions", job.preemptions}},
          now, events);
   nlohmann::json extra = {{"reason", reason}};
-  if (job.cancel_requested)
-    move(job, JobState::cancelled, now, extra, events);
+  if (job.cancel_requested) move(job, JobState::cancelled, now, extra, events);
   else if (handed_back || (retryable && job.failures() < job.max_attempts))
     move(job, JobState::queued, now, extra, events);
-  else
-    move(job, JobState::failed, now, extra, events);
+  else move(job, JobState::failed, now, extra, events);
 }
 
 SubmitResult BasicJobStore::submit(const SubmitRequest& request) {
   if (request.backbone_sha256.empty()) invalid("A job needs its backbone's sha256.");
-  if (request.max_attempts < 1)
-    invalid("max_attempts must be >= 1, got " + std::to_string(request.max_attempts) + ".");
-  if (request.idempotency_key && request.idempotency_key->empty())
-    invalid("An idempotency key must not be empty.");
+  if (request.max_attempts < 1) invalid("max_attempts must be >= 1, got " + std::to_string(request.max_attempts) + ".");
+  if (request.idempotency_key && request.idempotency_key->empty()) invalid("An idempotency key must not be empty.");
   // The canonical spec (validated, defaults filled in): what the store keeps and compares.
   JobSpec spec;
   try {
@@ -175,8 +168,8 @@ SubmitResult BasicJobStore::insert_submission(const PendingSubmit& p) {
       Job job = must_load(*id);
       if (to_json(job.spec) != p.spec_json || job.backbone_sha256 != request.backbone_sha256 ||
           job.priority != request.priority || job.max_attempts != request.max_attempts)
-        conflict("The idempotency key '" + *request.idempotency_key + "' was used for another request (job '" +
-                 job.id + "').");
+        conflict("The idempotency key '" + *request.idempotency_key + "' was used for another request (job '" + job.id +
+                 "').");
       return SubmitResult{job, false};
     }
   }
@@ -257,8 +250,7 @@ std::optional<int64_t> BasicJobStore::queue_position_of(const Job& job, int64_t 
   return count_queued_ahead(job, cap);
 }
 
-std::vector<JobEvent> BasicJobStore::events(const std::string& job_id, int64_t after_seq,
-                                            int limit) {
+std::vector<JobEvent> BasicJobStore::events(const std::string& job_id, int64_t after_seq, int limit) {
   check_limit(limit);
   if (after_seq < 0) invalid("'after' must be >= 0.");
   std::lock_guard lock(mutex_);
@@ -270,8 +262,7 @@ Job BasicJobStore::cancel(const std::string& job_id) {
   return transact([&] {
     Job job = must_load(job_id);
     const Time t = now();
-    if (is_terminal(job.state))
-      conflict("Job '" + job.id + "' is already " + to_string(job.state) + ".");
+    if (is_terminal(job.state)) conflict("Job '" + job.id + "' is already " + to_string(job.state) + ".");
     std::vector<JobEvent> events;
     if (job.state == JobState::queued) {
       move(job, JobState::cancelled, t, {{"reason", "cancel"}}, events);
@@ -279,8 +270,10 @@ Job BasicJobStore::cancel(const std::string& job_id) {
       job.cancel_requested = true;
       job.updated_at = t;
       record(job, EventKind::state,
-             {{"from", to_string(job.state)}, {"to", to_string(job.state)},
-              {"attempts", job.attempts}, {"cancel_requested", true}},
+             {{"from", to_string(job.state)},
+              {"to", to_string(job.state)},
+              {"attempts", job.attempts},
+              {"cancel_requested", true}},
              t, events);
     }
     if (!events.empty()) write(job, events, false);
@@ -309,8 +302,7 @@ Group BasicJobStore::get_group(const std::string& group_id) {
   return *g;
 }
 
-std::optional<Lease> BasicJobStore::lease(const std::string& group_id,
-                                          std::chrono::milliseconds ttl) {
+std::optional<Lease> BasicJobStore::lease(const std::string& group_id, std::chrono::milliseconds ttl) {
   if (ttl.count() <= 0) invalid("A lease needs a positive ttl.");
   return transact([&]() -> std::optional<Lease> {
     auto group = load_group(group_id);
@@ -334,9 +326,8 @@ std::optional<Lease> BasicJobStore::lease(const std::string& group_id,
   });
 }
 
-HeartbeatAction BasicJobStore::heartbeat(const std::string& job_id, const std::string& lease_id,
-                                        int64_t step, int64_t total_steps,
-                                        const nlohmann::json& metrics) {
+HeartbeatAction BasicJobStore::heartbeat(const std::string& job_id, const std::string& lease_id, int64_t step,
+                                         int64_t total_steps, const nlohmann::json& metrics) {
   if (step < 0 || total_steps < 0) invalid("step and total_steps must be >= 0.");
   if (!metrics.is_null() && !metrics.is_object()) invalid("metrics must be a JSON object.");
   return transact([&] {
@@ -362,8 +353,7 @@ HeartbeatAction BasicJobStore::heartbeat(const std::string& job_id, const std::s
   });
 }
 
-Job BasicJobStore::complete(const std::string& job_id, const std::string& lease_id,
-                            const std::string& artifact_ref) {
+Job BasicJobStore::complete(const std::string& job_id, const std::string& lease_id, const std::string& artifact_ref) {
   if (artifact_ref.empty()) invalid("complete needs the artifact reference.");
   return transact([&] {
     Job job = must_load(job_id);
@@ -379,8 +369,7 @@ Job BasicJobStore::complete(const std::string& job_id, const std::string& lease_
   });
 }
 
-Job BasicJobStore::fail(const std::string& job_id, const std::string& lease_id,
-                        const JobError& error, bool retryable) {
+Job BasicJobStore::fail(const std::string& job_id, const std::string& lease_id, const JobError& error, bool retryable) {
   if (error.code.empty()) invalid("fail needs an error code.");
   return transact([&] {
     Job job = must_load(job_id);
@@ -400,8 +389,7 @@ Job BasicJobStore::cancelled(const std::string& job_id, const std::string& lease
     Job job = must_load(job_id);
     const Time t = now();
     check_lease(job, lease_id, t);
-    if (!job.cancel_requested)
-      conflict("Job '" + job.id + "' was not asked to cancel.");
+    if (!job.cancel_requested) conflict("Job '" + job.id + "' was not asked to cancel.");
     std::vector<JobEvent> events;
     const std::string group = job.lease_group_id;
     move(job, JobState::cancelled, t, {{"reason", "cancel"}}, events);
@@ -418,8 +406,8 @@ std::vector<std::string> BasicJobStore::expire_leases(Time now_arg) {
     for (const auto& id : ids) {
       Job job = must_load(id);
       std::vector<JobEvent> events;
-      JobError error{"lease_expired", "The lease '" + job.lease_id + "' of worker group '" +
-                                          job.lease_group_id + "' expired without a heartbeat."};
+      JobError error{"lease_expired", "The lease '" + job.lease_id + "' of worker group '" + job.lease_group_id +
+                                          "' expired without a heartbeat."};
       end_attempt(job, error, true, "lease_expired", t, events);
       write(job, events, false);
     }

@@ -32,12 +32,10 @@ class BasicJobStore : public JobStore {
   Group register_group(const Group& group) override;
   Group get_group(const std::string& group_id) override;
   std::optional<Lease> lease(const std::string& group_id, std::chrono::milliseconds ttl) override;
-  HeartbeatAction heartbeat(const std::string& job_id, const std::string& lease_id, int64_t step,
-                           int64_t total_steps, const nlohmann::json& metrics) override;
-  Job complete(const std::string& job_id, const std::string& lease_id,
-               const std::string& artifact_ref) override;
-  Job fail(const std::string& job_id, const std::string& lease_id, const JobError& error,
-           bool retryable) override;
+  HeartbeatAction heartbeat(const std::string& job_id, const std::string& lease_id, int64_t step, int64_t total_steps,
+                            const nlohmann::json& metrics) override;
+  Job complete(const std::string& job_id, const std::string& lease_id, const std::string& artifact_ref) override;
+  Job fail(const std::string& job_id, const std::string& lease_id, const JobError& error, bool retryable) override;
   Job cancelled(const std::string& job_id, const std::string& lease_id) override;
   std::vector<std::string> expire_leases(Time now) override;
   std::vector<std::string> release_group(const std::string& group_id, const JobError& error) override;
@@ -57,8 +55,7 @@ class BasicJobStore : public JobStore {
   virtual void insert_job(const Job& job) = 0;
   virtual void update_job(const Job& job) = 0;
   virtual void insert_event(const JobEvent& event) = 0;
-  virtual std::vector<JobEvent> load_events(const std::string& job_id, int64_t after_seq,
-                                            int limit) = 0;
+  virtual std::vector<JobEvent> load_events(const std::string& job_id, int64_t after_seq, int limit) = 0;
   // The id of the next queued job for this backbone (priority desc, submit_seq asc).
   virtual std::optional<std::string> next_queued(const std::string& backbone_sha256) = 0;
   // Queued jobs of the same backbone that go before `job`, counted up to `cap`.
@@ -68,7 +65,7 @@ class BasicJobStore : public JobStore {
   // Live jobs whose lease expired at or before `now`, in submission order.
   virtual std::vector<std::string> expired_jobs(Time now) = 0;
   virtual std::optional<Group> load_group(const std::string& group_id) = 0;
-  virtual void save_group(const Group& group) = 0;  // insert or replace
+  virtual void save_group(const Group& group) = 0;                // insert or replace
   virtual std::map<JobState, int64_t> count_jobs_by_state() = 0;  // states without jobs may be absent
   virtual int64_t count_groups_seen_since(Time t) = 0;
   // Live jobs leased by this group, in submission order.
@@ -77,7 +74,7 @@ class BasicJobStore : public JobStore {
   virtual std::vector<Group> load_groups_seen_since(Time t) = 0;
   virtual std::map<std::string, int64_t> count_live_by_group() = 0;
   virtual std::map<std::string, QueuedBackbone> count_queued_by_backbone() = 0;
-  virtual void save_launch(const LaunchedJob& launch) = 0;  // insert or replace
+  virtual void save_launch(const LaunchedJob& launch) = 0;                 // insert or replace
   virtual std::vector<LaunchedJob> load_launches(bool include_ended) = 0;  // submission order
 
  private:
@@ -88,18 +85,16 @@ class BasicJobStore : public JobStore {
   Job must_load(const std::string& job_id);
   void check_lease(const Job& job, const std::string& lease_id, Time now) const;
   void touch_group(const std::string& group_id, Time now);
-  void record(Job& job, EventKind kind, nlohmann::json payload, Time now,
-              std::vector<JobEvent>& events) const;
-  void move(Job& job, JobState to, Time now, nlohmann::json extra,
-            std::vector<JobEvent>& events) const;
+  void record(Job& job, EventKind kind, nlohmann::json payload, Time now, std::vector<JobEvent>& events) const;
+  void move(Job& job, JobState to, Time now, nlohmann::json extra, std::vector<JobEvent>& events) const;
   void write(const Job& job, const std::vector<JobEvent>& events, bool is_new);
   // The end of an attempt that did not succeed (fail or lost lease).
-  void end_attempt(Job& job, const JobError& error, bool retryable, const std::string& reason,
-                   Time now, std::vector<JobEvent>& events) const;
+  void end_attempt(Job& job, const JobError& error, bool retryable, const std::string& reason, Time now,
+                   std::vector<JobEvent>& events) const;
 
   struct PendingSubmit {
     const SubmitRequest* request;
-    JobSpec spec;                  // canonical
+    JobSpec spec;  // canonical
     nlohmann::json spec_json;
     std::optional<SubmitResult> result;
     std::exception_ptr error;

@@ -18,8 +18,7 @@ std::string to_string(LaunchState s) {
 LaunchState parse_launch_state(const std::string& s) {
   for (auto st : {LaunchState::pending, LaunchState::running, LaunchState::ended})
     if (to_string(st) == s) return st;
-  throw Error(ErrorCode::invalid,
-                   "Unknown launch state '" + s + "' (expected pending, running or ended).");
+  throw Error(ErrorCode::invalid, "Unknown launch state '" + s + "' (expected pending, running or ended).");
 }
 
 Time to_millis(Time t) { return std::chrono::time_point_cast<std::chrono::milliseconds>(t); }
@@ -41,6 +40,5 @@ std::string new_random_id(const std::string& prefix) {
   }
   return out;
 }
-
 
 }  // namespace trellis

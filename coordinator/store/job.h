@@ -20,8 +20,9 @@
 // `attempts` counts the attempts that ended without success; `preemptions` those of them the
 // group handed back on purpose (kPreempted: a Slurm pre-emption or time limit, a scale-down; the
 // job resumes from its checkpoint). failures() = attempts - preemptions: a job fails once it has
-// failed max_attempts times; hand-backs never use up its attempts. A job holds at most one live lease (lease_id, group, expiry), cleared when it leaves
-// leased/running. A complete() that races a cancel request still succeeds (the artifact exists).
+// failed max_attempts times; hand-backs never use up its attempts. A job holds at most one live lease (lease_id, group,
+// expiry), cleared when it leaves leased/running. A complete() that races a cancel request still succeeds (the artifact
+// exists).
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -36,7 +37,6 @@
 
 namespace trellis {
 
-
 struct JobError {
   std::string code;     // short machine-readable code, e.g. "lease_expired", "oom"
   std::string message;  // a sentence for the user
@@ -44,32 +44,32 @@ struct JobError {
 };
 
 struct Job {
-  std::string id;                    // "j-" + 32 hex digits (128 random bits)
-  JobSpec spec;                      // stored as its canonical JSON (to_json)
-  std::string backbone_sha256;       // only groups serving this backbone lease the job
+  std::string id;               // "j-" + 32 hex digits (128 random bits)
+  JobSpec spec;                 // stored as its canonical JSON (to_json)
+  std::string backbone_sha256;  // only groups serving this backbone lease the job
   JobState state = JobState::queued;
   int attempts = 0;
   int max_attempts = 3;
-  int preemptions = 0;               // of `attempts`: hand-backs (kPreempted), not failures
-  int priority = 0;                  // higher first
+  int preemptions = 0;  // of `attempts`: hand-backs (kPreempted), not failures
+  int priority = 0;     // higher first
   std::optional<std::string> idempotency_key;
   bool cancel_requested = false;
   int64_t step = 0;
-  int64_t total_steps = 0;           // 0: unknown yet
+  int64_t total_steps = 0;                            // 0: unknown yet
   nlohmann::json metrics = nlohmann::json::object();  // latest metrics reported by the worker
-  std::optional<JobError> error;     // the last error (kept across retries)
-  std::string artifact_ref;          // "task@version" once succeeded
+  std::optional<JobError> error;                      // the last error (kept across retries)
+  std::string artifact_ref;                           // "task@version" once succeeded
   Time created_at{};
   Time updated_at{};
-  std::optional<Time> started_at;    // first time it became running
-  std::optional<Time> finished_at;   // when it reached a terminal state
+  std::optional<Time> started_at;   // first time it became running
+  std::optional<Time> finished_at;  // when it reached a terminal state
   // The live lease (leased/running only).
   std::string lease_id;
   std::string lease_group_id;
   std::optional<Time> lease_expires_at;
   std::chrono::milliseconds lease_ttl{0};
-  int64_t submit_seq = 0;            // submission order (ties in priority go to the lower one)
-  int64_t last_event_seq = 0;        // the sequence number of the job's latest event
+  int64_t submit_seq = 0;      // submission order (ties in priority go to the lower one)
+  int64_t last_event_seq = 0;  // the sequence number of the job's latest event
   int failures() const { return attempts - preemptions; }
   friend bool operator==(const Job&, const Job&) = default;
 };
@@ -90,7 +90,7 @@ struct Group {
   std::string backbone_sha256;
   int world_size = 1;
   std::string host;
-  Time last_seen{};  // set by the store on register, lease and heartbeat
+  Time last_seen{};              // set by the store on register, lease and heartbeat
   std::string slurm_job_id;      // the Slurm job the group runs in ("" when not under Slurm)
   std::optional<Time> ended_at;  // set by release_group (its Slurm job ended); cleared on register
   friend bool operator==(const Group&, const Group&) = default;

@@ -25,16 +25,16 @@ namespace trellis {
 
 struct SubmitRequest {
   JobSpec spec;
-  std::string backbone_sha256;                  // non-empty
+  std::string backbone_sha256;  // non-empty
   int priority = 0;
-  int max_attempts = 3;                         // >= 1
-  std::optional<std::string> idempotency_key;   // non-empty when present
+  int max_attempts = 3;                        // >= 1
+  std::optional<std::string> idempotency_key;  // non-empty when present
 };
 
 // Counts for monitoring (/metrics).
 struct StoreStats {
   std::map<JobState, int64_t> jobs_by_state;  // every state, zero included
-  int64_t groups_active = 0;                   // groups seen at or after `active_since`
+  int64_t groups_active = 0;                  // groups seen at or after `active_since`
 };
 
 struct SubmitResult {
@@ -44,9 +44,9 @@ struct SubmitResult {
 
 struct ListQuery {
   std::optional<JobState> state;
-  std::optional<std::string> task;    // spec.task
-  int limit = 100;                    // 1..1000
-  std::optional<std::string> after;   // a job id: list the jobs submitted after it
+  std::optional<std::string> task;   // spec.task
+  int limit = 100;                   // 1..1000
+  std::optional<std::string> after;  // a job id: list the jobs submitted after it
 };
 
 // What the launcher decides from (launcher_snapshot): one consistent view.
@@ -100,16 +100,13 @@ class JobStore {
   // Renews the lease for its ttl and records progress and metrics (a `progress` event when the
   // step moves, a `metrics` event when metrics is a non-empty object). leased -> running on the
   // first heartbeat. Answers cancel when cancel was requested. Stale/expired lease: conflict.
-  virtual HeartbeatAction heartbeat(const std::string& job_id, const std::string& lease_id,
-                                   int64_t step, int64_t total_steps,
-                                   const nlohmann::json& metrics) = 0;
-  virtual Job complete(const std::string& job_id, const std::string& lease_id,
-                       const std::string& artifact_ref) = 0;
+  virtual HeartbeatAction heartbeat(const std::string& job_id, const std::string& lease_id, int64_t step,
+                                    int64_t total_steps, const nlohmann::json& metrics) = 0;
+  virtual Job complete(const std::string& job_id, const std::string& lease_id, const std::string& artifact_ref) = 0;
   // Retryable and failures (attempts - preemptions, this one included) < max_attempts, or a
   // retryable kPreempted hand-back: queued again; else failed. With cancel requested: cancelled.
   // Records an `error` event either way.
-  virtual Job fail(const std::string& job_id, const std::string& lease_id, const JobError& error,
-                   bool retryable) = 0;
+  virtual Job fail(const std::string& job_id, const std::string& lease_id, const JobError& error, bool retryable) = 0;
   // The worker stopped after a cancel request: -> cancelled. Without a request: conflict.
   virtual Job cancelled(const std::string& job_id, const std::string& lease_id) = 0;
   // Every live job whose lease expired at or before `now` goes back to queued with attempts + 1

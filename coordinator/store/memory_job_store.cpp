@@ -33,8 +33,7 @@ void MemoryJobStore::update_job(const Job& job) { jobs_.at(seq_by_id_.at(job.id)
 
 void MemoryJobStore::insert_event(const JobEvent& event) { events_[event.job_id].push_back(event); }
 
-std::vector<JobEvent> MemoryJobStore::load_events(const std::string& job_id, int64_t after_seq,
-                                                  int limit) {
+std::vector<JobEvent> MemoryJobStore::load_events(const std::string& job_id, int64_t after_seq, int limit) {
   std::vector<JobEvent> out;
   for (const auto& e : events_[job_id]) {
     if (e.seq <= after_seq) continue;
@@ -47,8 +46,7 @@ std::vector<JobEvent> MemoryJobStore::load_events(const std::string& job_id, int
 std::optional<std::string> MemoryJobStore::next_queued(const std::string& sha) {
   const Job* best = nullptr;
   for (const auto& [seq, job] : jobs_)
-    if (job.state == JobState::queued && job.backbone_sha256 == sha && (!best || ahead(job, *best)))
-      best = &job;
+    if (job.state == JobState::queued && job.backbone_sha256 == sha && (!best || ahead(job, *best))) best = &job;
   if (!best) return std::nullopt;
   return best->id;
 }
@@ -77,8 +75,7 @@ std::vector<Job> MemoryJobStore::query_jobs(const ListQuery& query, int64_t afte
 std::vector<std::string> MemoryJobStore::expired_jobs(Time now) {
   std::vector<std::string> out;
   for (const auto& [seq, job] : jobs_)
-    if (is_live(job.state) && job.lease_expires_at && *job.lease_expires_at <= now)
-      out.push_back(job.id);
+    if (is_live(job.state) && job.lease_expires_at && *job.lease_expires_at <= now) out.push_back(job.id);
   return out;
 }
 

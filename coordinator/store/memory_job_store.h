@@ -39,7 +39,7 @@ class MemoryJobStore : public BasicJobStore {
   std::vector<LaunchedJob> load_launches(bool include_ended) override;
 
  private:
-  std::map<int64_t, Job> jobs_;                         // by submit_seq
+  std::map<int64_t, Job> jobs_;  // by submit_seq
   std::unordered_map<std::string, int64_t> seq_by_id_;
   std::unordered_map<std::string, std::string> id_by_key_;
   std::unordered_map<std::string, std::vector<JobEvent>> events_;

@@ -9,7 +9,7 @@ namespace trellis {
 namespace {
 [[noreturn]] void fail(sqlite3* db, const std::string& what) {
   throw Error(ErrorCode::io,
-                   "The job database failed (" + what + "): " + (db ? sqlite3_errmsg(db) : "out of memory") + ".");
+              "The job database failed (" + what + "): " + (db ? sqlite3_errmsg(db) : "out of memory") + ".");
 }
 }  // namespace
 
@@ -69,8 +69,8 @@ std::optional<int64_t> SqliteStatement::opt_int64(int col) const {
 }
 
 SqliteDb::SqliteDb(const std::filesystem::path& path) {
-  int rc = sqlite3_open_v2(path.c_str(), &db_,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  int rc =
+      sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     std::string msg = db_ ? sqlite3_errmsg(db_) : "out of memory";
     sqlite3_close(db_);

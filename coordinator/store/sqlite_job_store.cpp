@@ -162,8 +162,8 @@ SqliteJobStore::SqliteJobStore(const std::filesystem::path& path, const Clock& c
       version = q->step() ? q->int64(0) : -1;
       if (version < 1 || version > kSchemaVersion)
         throw Error(ErrorCode::io, "The job database " + path.string() + " has schema version " +
-                                                 std::to_string(version) + "; this build knows versions 1 to " +
-                                                 std::to_string(kSchemaVersion) + ".");
+                                       std::to_string(version) + "; this build knows versions 1 to " +
+                                       std::to_string(kSchemaVersion) + ".");
     }
     // Older files are migrated in place (inside this transaction: all or nothing).
     for (; version < kSchemaVersion; ++version) db_->exec(kMigrations[version - 1]);
@@ -260,15 +260,16 @@ void SqliteJobStore::update_job(const Job& job) {
 
 void SqliteJobStore::insert_event(const JobEvent& e) {
   auto q = db_->query("INSERT INTO events (job_id, seq, time, kind, payload) VALUES (?, ?, ?, ?, ?)");
-  q->bind(1, e.job_id).bind(2, e.seq).bind(3, millis_since_epoch(e.time)).bind(4, to_string(e.kind))
+  q->bind(1, e.job_id)
+      .bind(2, e.seq)
+      .bind(3, millis_since_epoch(e.time))
+      .bind(4, to_string(e.kind))
       .bind(5, e.payload.dump());
   q->step();
 }
 
-std::vector<JobEvent> SqliteJobStore::load_events(const std::string& job_id, int64_t after_seq,
-                                                  int limit) {
-  auto q = db_->query(
-      "SELECT seq, time, kind, payload FROM events WHERE job_id = ? AND seq > ? ORDER BY seq LIMIT ?");
+std::vector<JobEvent> SqliteJobStore::load_events(const std::string& job_id, int64_t after_seq, int limit) {
+  auto q = db_->query("SELECT seq, time, kind, payload FROM events WHERE job_id = ? AND seq > ? ORDER BY seq LIMIT ?");
   q->bind(1, job_id).bind(2, after_seq).bind(3, int64_t{limit});
   std::vector<JobEvent> out;
   while (q->step())
@@ -309,8 +310,8 @@ std::vector<Job> SqliteJobStore::query_jobs(const ListQuery& query, int64_t afte
 }
 
 std::vector<std::string> SqliteJobStore::expired_jobs(Time now) {
-  auto q = db_->query(
-      "SELECT id FROM jobs WHERE state IN ('leased', 'running') AND lease_expires_at <= ? ORDER BY seq");
+  auto q =
+      db_->query("SELECT id FROM jobs WHERE state IN ('leased', 'running') AND lease_expires_at <= ? ORDER BY seq");
   q->bind(1, millis_since_epoch(now));
   std::vector<std::string> out;
   while (q->step()) out.push_back(q->text(0));
@@ -355,15 +356,19 @@ void SqliteJobStore::save_group(const Group& g) {
       "INSERT INTO groups (id, backbone_name, backbone_sha256, world_size, host, last_seen, slurm_job_id, ended_at) "
       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (id) DO UPDATE SET backbone_name = ?2, "
       "backbone_sha256 = ?3, world_size = ?4, host = ?5, last_seen = ?6, slurm_job_id = ?7, ended_at = ?8");
-  q->bind(1, g.id).bind(2, g.backbone_name).bind(3, g.backbone_sha256).bind(4, int64_t{g.world_size})
-      .bind(5, g.host).bind(6, millis_since_epoch(g.last_seen)).bind(7, opt_nonempty(g.slurm_job_id))
+  q->bind(1, g.id)
+      .bind(2, g.backbone_name)
+      .bind(3, g.backbone_sha256)
+      .bind(4, int64_t{g.world_size})
+      .bind(5, g.host)
+      .bind(6, millis_since_epoch(g.last_seen))
+      .bind(7, opt_nonempty(g.slurm_job_id))
       .bind(8, opt_ms(g.ended_at));
   q->step();
 }
 
 std::vector<std::string> SqliteJobStore::live_jobs_of_group(const std::string& group_id) {
-  auto q = db_->query(
-      "SELECT id FROM jobs WHERE state IN ('leased', 'running') AND lease_group_id = ? ORDER BY seq");
+  auto q = db_->query("SELECT id FROM jobs WHERE state IN ('leased', 'running') AND lease_group_id = ? ORDER BY seq");
   q->bind(1, group_id);
   std::vector<std::string> out;
   while (q->step()) out.push_back(q->text(0));
@@ -404,8 +409,13 @@ void SqliteJobStore::save_launch(const LaunchedJob& l) {
       "cancel_requested_at, ended_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (slurm_job_id) DO UPDATE "
       "SET backbone_name = ?2, backbone_sha256 = ?3, state = ?4, submitted_at = ?5, cancel_requested_at = ?6, "
       "ended_at = ?7");
-  q->bind(1, l.slurm_job_id).bind(2, l.backbone_name).bind(3, l.backbone_sha256).bind(4, to_string(l.state))
-      .bind(5, millis_since_epoch(l.submitted_at)).bind(6, opt_ms(l.cancel_requested_at)).bind(7, opt_ms(l.ended_at));
+  q->bind(1, l.slurm_job_id)
+      .bind(2, l.backbone_name)
+      .bind(3, l.backbone_sha256)
+      .bind(4, to_string(l.state))
+      .bind(5, millis_since_epoch(l.submitted_at))
+      .bind(6, opt_ms(l.cancel_requested_at))
+      .bind(7, opt_ms(l.ended_at));
   q->step();
 }
 

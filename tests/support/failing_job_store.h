@@ -44,7 +44,7 @@ class FailingJobStore : public JobStore {
     return tick("lease"), inner_.lease(group, ttl);
   }
   HeartbeatAction heartbeat(const std::string& id, const std::string& lease, int64_t step, int64_t total,
-                           const nlohmann::json& metrics) override {
+                            const nlohmann::json& metrics) override {
     return tick("heartbeat"), inner_.heartbeat(id, lease, step, total, metrics);
   }
   Job complete(const std::string& id, const std::string& lease, const std::string& artifact) override {
@@ -73,7 +73,8 @@ class FailingJobStore : public JobStore {
   void tick(const char* call) {
     const int64_t n = ++calls_;
     if (fail_at_ > 0 && n == fail_at_)
-      throw Error(ErrorCode::io, std::string("injected storage failure in ") + call + " (call " + std::to_string(n) + ")");
+      throw Error(ErrorCode::io,
+                  std::string("injected storage failure in ") + call + " (call " + std::to_string(n) + ")");
   }
   JobStore& inner_;
   std::atomic<int64_t> calls_{0};

@@ -53,8 +53,8 @@ class FakeCoordinator {
   FakeCoordinator() {
     tokens_.add(kWorkerToken, http::Role::worker);
     namespace bh = boost::beast::http;
-    defaults_[kGroups] = {201, body(protocol::GroupRegistered{.group_id = "g-1", .lease_ttl_ms = 30000,
-                                                              .heartbeat_ms = 10000})};
+    defaults_[kGroups] = {
+        201, body(protocol::GroupRegistered{.group_id = "g-1", .lease_ttl_ms = 30000, .heartbeat_ms = 10000})};
     defaults_[kLease] = {204, ""};
     defaults_[kHeartbeat] = {200, body(protocol::HeartbeatAnswer{})};
     defaults_[kComplete] = {200, body(job("j-1", JobState::succeeded))};
@@ -122,9 +122,9 @@ class FakeCoordinator {
 
  private:
   void add(boost::beast::http::verb method, const std::string& pattern) {
-    router_.add(method, pattern, {http::Role::worker}, [this, pattern](const http::Request& req, const http::RouteContext& ctx) {
-      return answer(pattern, req, ctx);
-    });
+    router_.add(
+        method, pattern, {http::Role::worker},
+        [this, pattern](const http::Request& req, const http::RouteContext& ctx) { return answer(pattern, req, ctx); });
   }
 
   http::Response answer(const std::string& pattern, const http::Request& req, const http::RouteContext& ctx) {

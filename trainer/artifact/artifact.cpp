@@ -39,8 +39,7 @@ LoadedArtifact load_artifact(const std::filesystem::path& dir, const Backbone& b
   const SafetensorsFile st = SafetensorsFile::parse(std::move(bytes), file.string());
   std::map<std::string, at::Tensor> tensors;
   for (const auto& name : st.names()) tensors.emplace(name, to_tensor(st.get(name)));
-  const int64_t outputs =
-      m.spec.data.task_type == TaskType::regression ? 1 : static_cast<int64_t>(m.labels.size());
+  const int64_t outputs = m.spec.data.task_type == TaskType::regression ? 1 : static_cast<int64_t>(m.labels.size());
   TaskParams params =
       TaskParams::from_tensors(backbone, m.spec.method, m.spec.adapter, outputs, std::move(tensors), file.string());
   return LoadedArtifact{std::move(m), std::move(params)};

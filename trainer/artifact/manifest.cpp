@@ -55,7 +55,7 @@ const nlohmann::json& field(const nlohmann::json& j, const std::string& name, co
   const auto& v = j.at(name);
   const bool ok = (type == nlohmann::json::value_t::number_integer) ? v.is_number_integer()
                   : (type == nlohmann::json::value_t::number_float) ? v.is_number()
-                                                                     : v.type() == type;
+                                                                    : v.type() == type;
   if (!ok) throw Error(origin + ": field '" + name + "' has the wrong type");
   return v;
 }
@@ -134,7 +134,8 @@ ArtifactManifest ArtifactManifest::from_json(const nlohmann::json& j, const std:
 
 ArtifactManifest read_manifest(const std::filesystem::path& dir) {
   const auto path = dir / kManifestFile;
-  if (!std::filesystem::exists(path)) throw Error(path.string() + ": not found (is '" + dir.string() + "' an artifact?)");
+  if (!std::filesystem::exists(path))
+    throw Error(path.string() + ": not found (is '" + dir.string() + "' an artifact?)");
   return ArtifactManifest::from_json(read_json_file(path), path.string());
 }
 

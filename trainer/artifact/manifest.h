@@ -29,18 +29,18 @@ struct ArtifactManifest {
   int format_version = kFormatVersion;
   std::string task;
   std::string backbone_name;
-  std::string backbone_sha256;           // of the backbone's weights file
-  JobSpec spec;                          // the full spec, defaults spelled out (method, adapter, data fields)
-  std::vector<std::string> labels;       // classification label names by index; empty for regression
-  std::map<std::string, double> metrics; // validation metrics of the kept checkpoint
+  std::string backbone_sha256;            // of the backbone's weights file
+  JobSpec spec;                           // the full spec, defaults spelled out (method, adapter, data fields)
+  std::vector<std::string> labels;        // classification label names by index; empty for regression
+  std::map<std::string, double> metrics;  // validation metrics of the kept checkpoint
   int64_t best_step = 0;
   int64_t params_trained = 0;
   int64_t params_backbone = 0;
   std::string train_sha256;
   std::optional<std::string> validation_sha256;  // absent when validation was held out of train
-  std::string adapter_sha256;            // of adapter.safetensors
-  std::string created;                   // UTC, ISO 8601
-  std::string trellis_version;           // the producing code's version
+  std::string adapter_sha256;                    // of adapter.safetensors
+  std::string created;                           // UTC, ISO 8601
+  std::string trellis_version;                   // the producing code's version
 
   // Lineage, all optional (absent in artifacts written before the registry, and outside it).
   // Written only when set; read when present (null reads as absent).

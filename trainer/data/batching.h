@@ -10,10 +10,10 @@
 namespace trellis {
 
 struct BatchPlanOptions {
-  size_t batch_size = 32;       // examples per batch; > 0
-  size_t bucket_batches = 50;   // with shuffle: sort by length inside chunks of batch_size * bucket_batches; > 0
-  bool shuffle = true;          // false (evaluation): one global sort by length, no randomness
-  bool drop_last = false;       // drop the final batch if it is smaller than batch_size
+  size_t batch_size = 32;      // examples per batch; > 0
+  size_t bucket_batches = 50;  // with shuffle: sort by length inside chunks of batch_size * bucket_batches; > 0
+  bool shuffle = true;         // false (evaluation): one global sort by length, no randomness
+  bool drop_last = false;      // drop the final batch if it is smaller than batch_size
 };
 
 // With shuffle: permute all indices (seeded by derive_seed(seed, epoch)), cut the permutation into

@@ -17,8 +17,8 @@ std::optional<DataReference> parse_data_reference(const std::string& reference) 
   if (rest.size() > 64) {
     ref.extension = rest.substr(64);
     rest.resize(64);
-    const bool lowercase = std::none_of(ref.extension.begin(), ref.extension.end(),
-                                        [](unsigned char c) { return std::isupper(c); });
+    const bool lowercase =
+        std::none_of(ref.extension.begin(), ref.extension.end(), [](unsigned char c) { return std::isupper(c); });
     if (!lowercase || !names_format(ref.extension)) return std::nullopt;
   }
   if (!is_sha256_hex(rest)) return std::nullopt;

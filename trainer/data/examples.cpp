@@ -47,8 +47,8 @@ std::optional<double> parse_number(std::string_view s) {
 }
 
 // Fills label/target/has_label (left false when the label is absent and not required).
-void take_label(TableRow& row, const std::string& field, TaskType type, bool require_label,
-                const RowContext& ctx, RawExample& out) {
+void take_label(TableRow& row, const std::string& field, TaskType type, bool require_label, const RowContext& ctx,
+                RawExample& out) {
   FieldValue* v = row.find(field);
   const bool empty_string = v && v->is_string() && v->as_string().empty();
   if (!v || v->is_null() || empty_string) {
@@ -87,8 +87,7 @@ FieldNames field_names_of(const DataSpec& data) {
   return FieldNames{data.text_field, data.text_pair_field, data.label_field};
 }
 
-std::vector<RawExample> examples_from_table(Table table, const FieldNames& names, TaskType type,
-                                            bool require_label) {
+std::vector<RawExample> examples_from_table(Table table, const FieldNames& names, TaskType type, bool require_label) {
   const bool pair_clash = names.text_pair && (*names.text_pair == names.text || *names.text_pair == names.label);
   if (names.text == names.label || pair_clash)
     throw Error(table.source + ": the text, text pair and label fields must be different fields");

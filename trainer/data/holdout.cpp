@@ -26,7 +26,13 @@ std::vector<bool> choose_stratified(const std::vector<RawExample>& examples, dou
   std::map<std::string, std::vector<size_t>> by_label;  // byte order: deterministic
   for (size_t i = 0; i < examples.size(); ++i) by_label[examples[i].label].push_back(i);
 
-  struct Group { std::vector<size_t>* members; size_t quota; size_t cap; double remainder; size_t order; };
+  struct Group {
+    std::vector<size_t>* members;
+    size_t quota;
+    size_t cap;
+    double remainder;
+    size_t order;
+  };
   std::vector<Group> groups;
   size_t total = 0;
   for (auto& [label, members] : by_label) {
@@ -45,7 +51,11 @@ std::vector<bool> choose_stratified(const std::vector<RawExample>& examples, dou
     progress = false;
     for (Group* g : order) {
       if (total == wanted) break;
-      if (g->quota < g->cap) { ++g->quota; ++total; progress = true; }
+      if (g->quota < g->cap) {
+        ++g->quota;
+        ++total;
+        progress = true;
+      }
     }
   }
 
@@ -67,8 +77,7 @@ std::pair<std::vector<RawExample>, std::vector<RawExample>> split_holdout(std::v
   const size_t n = examples.size();
   const auto wanted = static_cast<size_t>(std::ceil(fraction * static_cast<double>(n) - 1e-9));
   const auto explain = [&] {
-    return "cannot hold out " + format_fraction(fraction) + " of " + std::to_string(n) +
-           " example(s) for validation: ";
+    return "cannot hold out " + format_fraction(fraction) + " of " + std::to_string(n) + " example(s) for validation: ";
   };
   if (wanted == 0 || wanted >= n)
     throw Error(explain() + "both the training and the validation part need at least one example");

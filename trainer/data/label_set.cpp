@@ -73,8 +73,8 @@ std::vector<int64_t> encode_labels(const std::vector<RawExample>& examples, cons
     if (!ex.has_label) throw Error(where() + "the label is missing");
     auto i = labels.find(ex.label);
     if (!i)
-      throw Error(where() + "label '" + ex.label + "' does not occur in the training data (labels: " +
-                  labels.describe() + ")");
+      throw Error(where() + "label '" + ex.label +
+                  "' does not occur in the training data (labels: " + labels.describe() + ")");
     out.push_back(*i);
   }
   return out;

@@ -57,9 +57,7 @@ std::map<std::string, double> classification_metrics(const std::vector<int64_t>&
   const double cov_ytyt = n * n - sum_tt2;
   const double mcc = cov_ypyp * cov_ytyt == 0 ? 0.0 : cov_ytyp / std::sqrt(cov_ytyt * cov_ypyp);
 
-  return {{"accuracy", correct / n},
-          {"macro_f1", present ? f1_sum / static_cast<double>(present) : 0.0},
-          {"mcc", mcc}};
+  return {{"accuracy", correct / n}, {"macro_f1", present ? f1_sum / static_cast<double>(present) : 0.0}, {"mcc", mcc}};
 }
 
 std::vector<double> average_ranks(const std::vector<double>& values) {

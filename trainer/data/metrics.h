@@ -25,8 +25,7 @@ std::map<std::string, double> classification_metrics(const std::vector<int64_t>&
 // correlation that is undefined because either side is constant is 0 (scipy gives nan).
 // Non-finite predictions (a diverged model) make all three values NaN; callers treat NaN as worst.
 // Throws trellis::Error if the sizes differ, the input is empty, or a gold value is not finite.
-std::map<std::string, double> regression_metrics(const std::vector<double>& predicted,
-                                                 const std::vector<double>& gold);
+std::map<std::string, double> regression_metrics(const std::vector<double>& predicted, const std::vector<double>& gold);
 
 // Helpers, exposed for tests and reuse. `ranks`: 1-based average ranks (ties share their mean
 // rank); the values must be finite. `pearson`: 0 if either side is constant; sizes must match.

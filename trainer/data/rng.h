@@ -23,9 +23,7 @@ inline uint64_t uniform_below(std::mt19937_64& rng, uint64_t n) {
 }
 
 // Uniform double in [0, 1) with 53 random bits.
-inline double uniform_unit(std::mt19937_64& rng) {
-  return static_cast<double>(rng() >> 11) * 0x1.0p-53;
-}
+inline double uniform_unit(std::mt19937_64& rng) { return static_cast<double>(rng() >> 11) * 0x1.0p-53; }
 
 // Fisher-Yates (Durstenfeld) shuffle driven by uniform_below.
 template <class T>

@@ -40,16 +40,27 @@ bool valid_utf8(std::string_view s) {
   const auto* end = p + s.size();
   while (p < end) {
     unsigned char c = *p;
-    if (c < 0x80) { ++p; continue; }
+    if (c < 0x80) {
+      ++p;
+      continue;
+    }
     size_t n;
     unsigned char lo = 0x80, hi = 0xBF;
     if (c >= 0xC2 && c <= 0xDF) n = 1;
-    else if (c == 0xE0) { n = 2; lo = 0xA0; }
-    else if (c == 0xED) { n = 2; hi = 0x9F; }
-    else if (c >= 0xE1 && c <= 0xEF) n = 2;
-    else if (c == 0xF0) { n = 3; lo = 0x90; }
-    else if (c == 0xF4) { n = 3; hi = 0x8F; }
-    else if (c >= 0xF1 && c <= 0xF3) n = 3;
+    else if (c == 0xE0) {
+      n = 2;
+      lo = 0xA0;
+    } else if (c == 0xED) {
+      n = 2;
+      hi = 0x9F;
+    } else if (c >= 0xE1 && c <= 0xEF) n = 2;
+    else if (c == 0xF0) {
+      n = 3;
+      lo = 0x90;
+    } else if (c == 0xF4) {
+      n = 3;
+      hi = 0x8F;
+    } else if (c >= 0xF1 && c <= 0xF3) n = 3;
     else return false;
     if (static_cast<size_t>(end - p) <= n) return false;
     if (p[1] < lo || p[1] > hi) return false;
@@ -59,7 +70,6 @@ bool valid_utf8(std::string_view s) {
   }
   return true;
 }
-
 
 // ---------------------------------------------------------------------------------------------
 // JSONL
@@ -86,8 +96,7 @@ FieldValue to_field_value(nlohmann::json& v) {
 // nlohmann's message without its "[json.exception.parse_error.101] " prefix and without the
 // meaningless "line 1" (each record is parsed on its own).
 std::string clean_json_message(std::string msg) {
-  if (auto p = msg.find("] "); msg.starts_with("[json.exception.") && p != std::string::npos)
-    msg.erase(0, p + 2);
+  if (auto p = msg.find("] "); msg.starts_with("[json.exception.") && p != std::string::npos) msg.erase(0, p + 2);
   if (auto p = msg.find("at line 1, column "); p != std::string::npos) msg.replace(p, 18, "at column ");
   return msg;
 }
@@ -107,21 +116,20 @@ void parse_jsonl(std::string_view content, Table& table) {
 
     keys.clear();
     std::string duplicate;
-    nlohmann::json::parser_callback_t check_keys =
-        [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
-          if (event == nlohmann::json::parse_event_t::key && depth == 1 && parsed.is_string() &&
-              !keys.insert(parsed.get_ref<const std::string&>()).second && duplicate.empty())
-            duplicate = parsed.get<std::string>();
-          return true;
-        };
+    nlohmann::json::parser_callback_t check_keys = [&](int depth, nlohmann::json::parse_event_t event,
+                                                       nlohmann::json& parsed) {
+      if (event == nlohmann::json::parse_event_t::key && depth == 1 && parsed.is_string() &&
+          !keys.insert(parsed.get_ref<const std::string&>()).second && duplicate.empty())
+        duplicate = parsed.get<std::string>();
+      return true;
+    };
     nlohmann::json value;
     try {
       value = nlohmann::json::parse(line, check_keys);
     } catch (const nlohmann::json::exception& e) {
       throw Error(where + "invalid JSON: " + clean_json_message(e.what()));
     }
-    if (!value.is_object())
-      throw Error(where + "expected a JSON object, got " + std::string(value.type_name()));
+    if (!value.is_object()) throw Error(where + "expected a JSON object, got " + std::string(value.type_name()));
     if (!duplicate.empty()) throw Error(where + "key '" + duplicate + "' appears more than once");
 
     TableRow row;
@@ -138,8 +146,7 @@ void parse_jsonl(std::string_view content, Table& table) {
 
 class DelimitedParser {
  public:
-  DelimitedParser(std::string_view s, char delim, const std::string& source)
-      : s_(s), delim_(delim), source_(source) {}
+  DelimitedParser(std::string_view s, char delim, const std::string& source) : s_(s), delim_(delim), source_(source) {}
 
   // Reads the next record into `fields` (cleared first); false at the end of input.
   // `columns` (may be empty while reading the header) only improves messages.
@@ -158,10 +165,16 @@ class DelimitedParser {
       char c = s_[pos_];
       if (c == delim_) {
         ++pos_;
-        if (pos_ >= s_.size()) { fields.emplace_back(); return true; }
+        if (pos_ >= s_.size()) {
+          fields.emplace_back();
+          return true;
+        }
         continue;
       }
-      if (at_line_end()) { consume_line_end(); return true; }
+      if (at_line_end()) {
+        consume_line_end();
+        return true;
+      }
       // Only reachable after a closing quote.
       std::string field_name = "field " + std::to_string(fields.size());
       if (fields.size() <= columns.size()) field_name += " ('" + columns[fields.size() - 1] + "')";
@@ -321,8 +334,7 @@ TableFormat table_format_from_path(const std::filesystem::path& path) {
 
 Table read_table(const std::filesystem::path& path, const TableReadOptions& options) {
   const TableFormat format = options.format ? *options.format : table_format_from_path(path);
-  return parse_table(read_text_file(path), format,
-                     options.display_name.empty() ? path.string() : options.display_name);
+  return parse_table(read_text_file(path), format, options.display_name.empty() ? path.string() : options.display_name);
 }
 
 Table parse_table(std::string_view content, TableFormat format, std::string source) {

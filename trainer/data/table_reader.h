@@ -81,7 +81,7 @@ struct TableRow {
 };
 
 struct Table {
-  std::string source;                // the name used in messages (path as given, or display name)
+  std::string source;  // the name used in messages (path as given, or display name)
   TableFormat format = TableFormat::jsonl;
   std::vector<std::string> columns;  // CSV/TSV header; empty for JSONL
   size_t header_line = 0;            // CSV/TSV: the header's line; 0 for JSONL

@@ -25,10 +25,10 @@ struct DTypeInfo {
   size_t size;
   int hf_rank;  // position in HF's Rust `Dtype` enum, which orders its buffers (larger first)
 };
-constexpr DTypeInfo kDTypes[] = {
-    {DType::F64, "F64", 8, 8},   {DType::F32, "F32", 4, 7}, {DType::F16, "F16", 2, 4}, {DType::BF16, "BF16", 2, 5},
-    {DType::I64, "I64", 8, 9},   {DType::I32, "I32", 4, 6}, {DType::I16, "I16", 2, 3}, {DType::I8, "I8", 1, 2},
-    {DType::U8, "U8", 1, 1},     {DType::BOOL, "BOOL", 1, 0}};
+constexpr DTypeInfo kDTypes[] = {{DType::F64, "F64", 8, 8},   {DType::F32, "F32", 4, 7}, {DType::F16, "F16", 2, 4},
+                                 {DType::BF16, "BF16", 2, 5}, {DType::I64, "I64", 8, 9}, {DType::I32, "I32", 4, 6},
+                                 {DType::I16, "I16", 2, 3},   {DType::I8, "I8", 1, 2},   {DType::U8, "U8", 1, 1},
+                                 {DType::BOOL, "BOOL", 1, 0}};
 
 const DTypeInfo& info(DType d) {
   for (const auto& i : kDTypes)
@@ -172,12 +172,11 @@ SafetensorsFile SafetensorsFile::parse(std::vector<std::byte> bytes, std::string
     throw Error(o + ": header length " + std::to_string(n) + " is implausibly large (limit " +
                 std::to_string(kMaxHeaderBytes) + " bytes); not a safetensors file?");
   if (n > size - 8)
-    throw Error(o + ": header length " + std::to_string(n) + " runs past the end of the file (" +
-                std::to_string(size) + " bytes); truncated?");
+    throw Error(o + ": header length " + std::to_string(n) + " runs past the end of the file (" + std::to_string(size) +
+                " bytes); truncated?");
   const std::string_view text(reinterpret_cast<const char*>(f.bytes_.data()) + 8, n);
   const json header = parse_json_text(text, o + ": header");
-  if (!header.is_object())
-    throw Error(o + ": header must be a JSON object, not " + std::string(header.type_name()));
+  if (!header.is_object()) throw Error(o + ": header must be a JSON object, not " + std::string(header.type_name()));
 
   const uint64_t buffer_size = size - 8 - n;
   const std::byte* buffer = f.bytes_.data() + 8 + n;
@@ -213,8 +212,8 @@ const TensorView* SafetensorsFile::find(const std::string& name) const {
 
 const TensorView& SafetensorsFile::get(const std::string& name) const {
   if (const TensorView* v = find(name)) return *v;
-  std::string msg = origin_ + ": no tensor named '" + name + "' (the file has " +
-                    std::to_string(tensors_.size()) + " tensor" + (tensors_.size() == 1 ? "" : "s");
+  std::string msg = origin_ + ": no tensor named '" + name + "' (the file has " + std::to_string(tensors_.size()) +
+                    " tensor" + (tensors_.size() == 1 ? "" : "s");
   size_t shown = 0;
   for (const auto& [n, _] : tensors_) {
     if (shown == 8) {
@@ -252,7 +251,8 @@ std::vector<std::byte> serialize_safetensors(std::vector<TensorToWrite> tensors,
       throw Error(who + "tensor '" + t.name + "' has " + std::to_string(t.nbytes) + " bytes but dtype " +
                   dtype_name(t.dtype) + " and shape " + shape_str(t.shape) + " need " + std::to_string(*expected));
     if (t.nbytes > 0 && t.data == nullptr) throw Error(who + "tensor '" + t.name + "' has no data");
-    header[t.name] = {{"dtype", dtype_name(t.dtype)}, {"shape", t.shape}, {"data_offsets", {offset, offset + t.nbytes}}};
+    header[t.name] = {
+        {"dtype", dtype_name(t.dtype)}, {"shape", t.shape}, {"data_offsets", {offset, offset + t.nbytes}}};
     offset += t.nbytes;
   }
   if (!metadata.empty()) header[kMetadataKey] = metadata;

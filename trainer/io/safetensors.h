@@ -15,8 +15,8 @@
 namespace trellis {
 
 enum class DType { F64, F32, F16, BF16, I64, I32, I16, I8, U8, BOOL };
-size_t dtype_size(DType);                                    // bytes per element
-std::string dtype_name(DType);                               // "F32", "BF16", "BOOL", ...
+size_t dtype_size(DType);                                     // bytes per element
+std::string dtype_name(DType);                                // "F32", "BF16", "BOOL", ...
 std::optional<DType> dtype_from_name(std::string_view name);  // nullopt for unknown names
 
 // One tensor inside a SafetensorsFile. `data` points into the file's bytes (little-endian,
@@ -49,7 +49,7 @@ class SafetensorsFile {
   SafetensorsFile(const SafetensorsFile&) = delete;
   SafetensorsFile& operator=(const SafetensorsFile&) = delete;
 
-  const TensorView& get(const std::string& name) const;  // Error naming file and tensor if missing
+  const TensorView& get(const std::string& name) const;   // Error naming file and tensor if missing
   const TensorView* find(const std::string& name) const;  // nullptr if missing
   std::vector<std::string> names() const;                 // sorted
   size_t size() const { return tensors_.size(); }

@@ -136,8 +136,8 @@ std::shared_ptr<const Backbone> Backbone::load(const BackboneDescriptor& desc) {
     if (v->dtype != DType::F32 && v->dtype != DType::F16 && v->dtype != DType::BF16)
       throw Error(file + ": tensor '" + name + "' has dtype " + dtype_name(v->dtype) + ", expected F32, F16 or BF16");
     if (v->shape != shape)
-      throw Error(file + ": tensor '" + name + "' has shape " + shape_str(v->shape) + ", expected " +
-                  shape_str(shape) + " (from " + desc.config.string() + ")");
+      throw Error(file + ": tensor '" + name + "' has shape " + shape_str(v->shape) + ", expected " + shape_str(shape) +
+                  " (from " + desc.config.string() + ")");
     weights.emplace(name, to_tensor(*v));
   }
   return std::make_shared<const Backbone>(desc.name, config, std::move(tokenizer), std::move(weights), sha);
@@ -153,12 +153,9 @@ std::shared_ptr<const Backbone> make_random_backbone(const BertConfig& config, V
   std::map<std::string, at::Tensor> weights;
   for (const auto& [n, shape] : bert_weight_shapes(config)) {
     at::Tensor t;
-    if (is_layer_norm_tensor(n))
-      t = n.ends_with(".weight") ? at::ones(shape) : at::zeros(shape);
-    else if (n.ends_with(".bias"))
-      t = at::zeros(shape);
-    else if (n.starts_with("embeddings."))
-      t = at::normal(0.0, 1.0, shape, gen);
+    if (is_layer_norm_tensor(n)) t = n.ends_with(".weight") ? at::ones(shape) : at::zeros(shape);
+    else if (n.ends_with(".bias")) t = at::zeros(shape);
+    else if (n.starts_with("embeddings.")) t = at::normal(0.0, 1.0, shape, gen);
     else  // variance-preserving: outputs depend on every token, as a pretrained encoder's do
       t = at::normal(0.0, 1.0 / std::sqrt(static_cast<double>(shape[1])), shape, gen);
     weights.emplace(n, t);

@@ -26,8 +26,8 @@ class Weights {
 
 // Layer i's stacked query/key/value projection ([3d, d], [3d]): the backbone's precomputed one,
 // unless the task owns its own attention weights (method full).
-std::pair<at::Tensor, at::Tensor> qkv_projection(const Backbone& backbone, const TaskParams* task,
-                                                 const Weights& w, int64_t layer) {
+std::pair<at::Tensor, at::Tensor> qkv_projection(const Backbone& backbone, const TaskParams* task, const Weights& w,
+                                                 int64_t layer) {
   const std::string s = "encoder.layer." + std::to_string(layer) + ".attention.self.";
   if (!task || !task->find(s + "query.weight"))
     return {backbone.fused_qkv_weight(layer), backbone.fused_qkv_bias(layer)};
@@ -93,9 +93,8 @@ at::Tensor run_encoder(const Backbone& backbone, const TaskParams* task, const T
   if (!batch.all_same_length) mask = batch.attention_mask;
   // [T, n] packed rows -> [B, L, n] padded (zeros at padding).
   auto to_padded = [&](const at::Tensor& x) {
-    at::Tensor padded = batch.all_same_length
-                            ? x
-                            : at::zeros({B * L, x.size(1)}, x.options()).index_copy(0, batch.pad_index, x);
+    at::Tensor padded =
+        batch.all_same_length ? x : at::zeros({B * L, x.size(1)}, x.options()).index_copy(0, batch.pad_index, x);
     return padded.view({B, L, x.size(1)});
   };
   for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
@@ -111,7 +110,9 @@ at::Tensor run_encoder(const Backbone& backbone, const TaskParams* task, const T
       if (!batch.all_same_length) ctx = ctx.index_select(0, batch.pad_index);
     } else {
       // Keys and values of every token; the query, and all that follows, of [CLS] only.
-      at::Tensor kv = to_padded(at::linear(h, wqkv.narrow(0, d, 2 * d), bqkv.narrow(0, d, 2 * d))).view({B, L, 2, H, d / H}).permute({2, 0, 3, 1, 4});
+      at::Tensor kv = to_padded(at::linear(h, wqkv.narrow(0, d, 2 * d), bqkv.narrow(0, d, 2 * d)))
+                          .view({B, L, 2, H, d / H})
+                          .permute({2, 0, 3, 1, 4});
       h = h.index_select(0, batch.first_token);  // [B, d]
       at::Tensor q = at::linear(h, wqkv.narrow(0, 0, d), bqkv.narrow(0, 0, d)).view({B, 1, H, d / H}).transpose(1, 2);
       ctx = at::scaled_dot_product_attention(q, kv[0], kv[1], mask, ap, false).reshape({B, d});

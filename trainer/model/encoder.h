@@ -16,8 +16,8 @@ class Backbone;
 class TaskParams;
 
 struct ForwardOptions {
-  bool training = false;         // dropout on when true
-  double hidden_dropout = 0.0;   // used only when training
+  bool training = false;        // dropout on when true
+  double hidden_dropout = 0.0;  // used only when training
   double attention_dropout = 0.0;
 };
 

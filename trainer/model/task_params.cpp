@@ -25,7 +25,8 @@ at::Tensor truncated_normal(at::IntArrayRef shape, double std, at::Generator& ge
 }  // namespace
 
 std::string adapter_prefix(int64_t layer, bool after_attention) {
-  return "encoder.layer." + std::to_string(layer) + (after_attention ? ".attention.output.adapter." : ".output.adapter.");
+  return "encoder.layer." + std::to_string(layer) +
+         (after_attention ? ".attention.output.adapter." : ".output.adapter.");
 }
 
 int64_t adapter_parameter_count(int64_t d, int64_t m) { return 2 * m * d + d + m; }
@@ -35,8 +36,8 @@ TaskParams::TaskParams(Method method, AdapterSpec adapter, int64_t num_outputs,
     : method_(method), adapter_(adapter), num_outputs_(num_outputs), tensors_(std::move(tensors)) {}
 
 std::vector<std::pair<std::string, std::vector<int64_t>>> task_tensor_shapes(const Backbone& backbone, Method method,
-                                                                            const AdapterSpec& adapter,
-                                                                            int64_t num_outputs) {
+                                                                             const AdapterSpec& adapter,
+                                                                             int64_t num_outputs) {
   const BertConfig& c = backbone.config();
   const int64_t d = c.hidden_size, m = adapter.bottleneck;
   std::vector<std::pair<std::string, std::vector<int64_t>>> shapes;
@@ -57,8 +58,8 @@ std::vector<std::pair<std::string, std::vector<int64_t>>> task_tensor_shapes(con
   return shapes;
 }
 
-TaskParams TaskParams::create(const Backbone& backbone, Method method, const AdapterSpec& adapter,
-                              int64_t num_outputs, uint64_t seed) {
+TaskParams TaskParams::create(const Backbone& backbone, Method method, const AdapterSpec& adapter, int64_t num_outputs,
+                              uint64_t seed) {
   if (num_outputs <= 0) throw Error("a task needs at least one output");
   at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
   std::map<std::string, at::Tensor> t;

@@ -28,8 +28,8 @@ std::string adapter_prefix(int64_t layer, bool after_attention);
 // The names and shapes of the tensors a task owns for `method` (what create() makes and
 // from_tensors() requires), without allocating them.
 std::vector<std::pair<std::string, std::vector<int64_t>>> task_tensor_shapes(const Backbone& backbone, Method method,
-                                                                            const AdapterSpec& adapter,
-                                                                            int64_t num_outputs);
+                                                                             const AdapterSpec& adapter,
+                                                                             int64_t num_outputs);
 // 2md + d + m: parameters of one adapter with hidden size d and bottleneck m.
 int64_t adapter_parameter_count(int64_t hidden, int64_t bottleneck);
 

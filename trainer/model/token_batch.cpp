@@ -54,8 +54,8 @@ TokenBatch make_token_batch(const std::vector<const Encoding*>& encodings) {
 
 TokenBatch TokenBatch::to(const at::Device& device, bool non_blocking) const {
   TokenBatch b = *this;
-  for (at::Tensor* t : {&b.input_ids, &b.token_type_ids, &b.position_ids, &b.pad_index, &b.first_token,
-                        &b.attention_mask})
+  for (at::Tensor* t :
+       {&b.input_ids, &b.token_type_ids, &b.position_ids, &b.pad_index, &b.first_token, &b.attention_mask})
     *t = t->to(device, non_blocking);
   return b;
 }

@@ -25,8 +25,10 @@ BackboneDescriptor load_backbone_descriptor(const fs::path& json_file) {
   auto fail = [&](const std::string& field, const std::string& msg) -> void {
     throw Error(origin + ": field '" + field + "' " + msg);
   };
-  if (!j.is_object()) throw Error(origin + ": a backbone descriptor must be a JSON object, not " + std::string(j.type_name()));
-  static const std::vector<std::string> known = {"name", "dir", "lowercase", "weights_sha256", "config", "vocab", "weights"};
+  if (!j.is_object())
+    throw Error(origin + ": a backbone descriptor must be a JSON object, not " + std::string(j.type_name()));
+  static const std::vector<std::string> known = {"name",   "dir",   "lowercase", "weights_sha256",
+                                                 "config", "vocab", "weights"};
   for (const auto& [key, value] : j.items()) {
     if (std::find(known.begin(), known.end(), key) == known.end())
       fail(key, "is unknown; known fields: name, dir, lowercase, weights_sha256, config, vocab, weights");
@@ -44,8 +46,7 @@ BackboneDescriptor load_backbone_descriptor(const fs::path& json_file) {
 
   BackboneDescriptor d;
   d.name = *string_field("name", true);
-  if (!valid_backbone_name(d.name))
-    fail("name", "must match [A-Za-z0-9][A-Za-z0-9._-]{0,63} (got '" + d.name + "')");
+  if (!valid_backbone_name(d.name)) fail("name", "must match [A-Za-z0-9][A-Za-z0-9._-]{0,63} (got '" + d.name + "')");
 
   const fs::path base = fs::absolute(json_file).parent_path();
   d.dir = (base / *string_field("dir", true)).lexically_normal();  // an absolute dir replaces base
@@ -63,7 +64,8 @@ BackboneDescriptor load_backbone_descriptor(const fs::path& json_file) {
   if (auto it = j.find("weights_sha256"); it != j.end() && !it->is_null()) {
     if (!it->is_string()) fail("weights_sha256", "must be a string or null, not " + std::string(it->type_name()));
     std::string h = it->get<std::string>();
-    std::transform(h.begin(), h.end(), h.begin(), [](char c) { return (c >= 'A' && c <= 'F') ? char(c - 'A' + 'a') : c; });
+    std::transform(h.begin(), h.end(), h.begin(),
+                   [](char c) { return (c >= 'A' && c <= 'F') ? char(c - 'A' + 'a') : c; });
     if (h.size() != 64 || h.find_first_not_of("0123456789abcdef") != std::string::npos)
       fail("weights_sha256", "must be 64 hexadecimal digits or null (got '" + it->get<std::string>() + "')");
     d.weights_sha256 = h;
@@ -93,8 +95,8 @@ BackboneDescriptor find_backbone(const std::string& name, const std::vector<fs::
   }
   std::string list;
   for (const auto& n : available) list += (list.empty() ? "" : ", ") + n;
-  throw Error("unknown backbone '" + name + "'; available: " + (list.empty() ? "none" : list) +
-              " (searched " + (searched.empty() ? "no directories" : searched) + ")");
+  throw Error("unknown backbone '" + name + "'; available: " + (list.empty() ? "none" : list) + " (searched " +
+              (searched.empty() ? "no directories" : searched) + ")");
 }
 
 }  // namespace trellis

@@ -15,10 +15,11 @@
 namespace trellis {
 
 struct BackboneDescriptor {
-  std::string name;                           // [A-Za-z0-9][A-Za-z0-9._-]{0,63}
-  std::filesystem::path dir;                  // absolute: resolved against the descriptor file's directory
-  std::filesystem::path config, vocab, weights;  // absolute file paths (default dir/config.json, dir/vocab.txt, dir/model.safetensors)
-  bool lowercase = true;                      // the tokenizer lower-cases (and strips accents) first
+  std::string name;           // [A-Za-z0-9][A-Za-z0-9._-]{0,63}
+  std::filesystem::path dir;  // absolute: resolved against the descriptor file's directory
+  std::filesystem::path config, vocab,
+      weights;            // absolute file paths (default dir/config.json, dir/vocab.txt, dir/model.safetensors)
+  bool lowercase = true;  // the tokenizer lower-cases (and strips accents) first
   std::optional<std::string> weights_sha256;  // expected sha256 of `weights` (64 lowercase hex), if pinned
   friend bool operator==(const BackboneDescriptor&, const BackboneDescriptor&) = default;
 };

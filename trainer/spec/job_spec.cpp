@@ -51,8 +51,7 @@ size_t edit_distance(const std::string& a, const std::string& b) {
 // Reads the fields of one JSON object, naming each by its dotted path in errors.
 class ObjectReader {
  public:
-  ObjectReader(const json& obj, std::string prefix, const std::string& origin,
-               std::vector<std::string> known)
+  ObjectReader(const json& obj, std::string prefix, const std::string& origin, std::vector<std::string> known)
       : obj_(obj), prefix_(std::move(prefix)), origin_(origin), known_(std::move(known)) {
     for (const auto& [key, value] : obj_.items()) {
       if (std::find(known_.begin(), known_.end(), key) != known_.end()) continue;
@@ -64,7 +63,8 @@ class ObjectReader {
         }
       std::string list;
       for (const auto& k : known_) list += (list.empty() ? "" : ", ") + k;
-      fail(key, msg + "; known fields" + (prefix_.empty() ? "" : " of '" + prefix_.substr(0, prefix_.size() - 1) + "'") + ": " + list);
+      fail(key, msg + "; known fields" +
+                    (prefix_.empty() ? "" : " of '" + prefix_.substr(0, prefix_.size() - 1) + "'") + ": " + list);
     }
   }
 
@@ -102,8 +102,7 @@ class ObjectReader {
     const json* v = find(key);
     if (!v) return;
     if (v->is_number_unsigned()) {
-      if (v->get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
-        fail(key, "is too large");
+      if (v->get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) fail(key, "is too large");
       out = v->get<int64_t>();
     } else if (v->is_number_integer()) {
       out = v->get<int64_t>();
@@ -171,11 +170,12 @@ class ObjectReader {
 
 constexpr std::pair<const char*, Method> kMethods[] = {
     {"houlsby", Method::houlsby}, {"full", Method::full}, {"head", Method::head}};
-constexpr std::pair<const char*, Nonlinearity> kNonlinearities[] = {
-    {"gelu", Nonlinearity::gelu}, {"relu", Nonlinearity::relu},
-    {"tanh", Nonlinearity::tanh}, {"swish", Nonlinearity::swish}};
-constexpr std::pair<const char*, TaskType> kTaskTypes[] = {
-    {"classification", TaskType::classification}, {"regression", TaskType::regression}};
+constexpr std::pair<const char*, Nonlinearity> kNonlinearities[] = {{"gelu", Nonlinearity::gelu},
+                                                                    {"relu", Nonlinearity::relu},
+                                                                    {"tanh", Nonlinearity::tanh},
+                                                                    {"swish", Nonlinearity::swish}};
+constexpr std::pair<const char*, TaskType> kTaskTypes[] = {{"classification", TaskType::classification},
+                                                           {"regression", TaskType::regression}};
 
 const std::vector<std::string>& metrics_for(TaskType t) {
   static const std::vector<std::string> cls = {"accuracy", "macro_f1", "mcc"};
@@ -203,8 +203,7 @@ bool metric_valid_for(const std::string& metric, TaskType t) {
 
 bool metric_higher_is_better(const std::string& metric) {
   if (metric == "mse") return false;
-  if (metric_valid_for(metric, TaskType::classification) || metric_valid_for(metric, TaskType::regression))
-    return true;
+  if (metric_valid_for(metric, TaskType::classification) || metric_valid_for(metric, TaskType::regression)) return true;
   throw Error("unknown metric '" + metric + "'");
 }
 
@@ -227,15 +226,14 @@ JobSpec parse_job_spec(const json& root, const std::string& origin_in) {
   top.read("backbone", s.backbone);
   top.read_enum("method", s.method, kMethods);
 
-  ObjectReader adapter(top.object("adapter", false), "adapter.", origin,
-                       {"bottleneck", "nonlinearity", "init_std"});
+  ObjectReader adapter(top.object("adapter", false), "adapter.", origin, {"bottleneck", "nonlinearity", "init_std"});
   adapter.read("bottleneck", s.adapter.bottleneck);
   adapter.read_enum("nonlinearity", s.adapter.nonlinearity, kNonlinearities);
   adapter.read("init_std", s.adapter.init_std);
 
   ObjectReader data(top.object("data", true), "data.", origin,
-                    {"train", "validation", "validation_fraction", "text_field", "text_pair_field",
-                     "label_field", "task_type", "max_seq_len"});
+                    {"train", "validation", "validation_fraction", "text_field", "text_pair_field", "label_field",
+                     "task_type", "max_seq_len"});
   data.require("train");
   data.read("train", s.data.train);
   data.read("validation", s.data.validation);
@@ -247,8 +245,8 @@ JobSpec parse_job_spec(const json& root, const std::string& origin_in) {
   data.read("max_seq_len", s.data.max_seq_len);
 
   ObjectReader train(top.object("train", false), "train.", origin,
-                     {"epochs", "batch_size", "learning_rate", "warmup_ratio", "weight_decay",
-                      "max_grad_norm", "seed", "metric", "eval_every_steps", "dropout"});
+                     {"epochs", "batch_size", "learning_rate", "warmup_ratio", "weight_decay", "max_grad_norm", "seed",
+                      "metric", "eval_every_steps", "dropout"});
   train.read("epochs", s.train.epochs);
   train.read("batch_size", s.train.batch_size);
   train.read("learning_rate", s.train.learning_rate);
@@ -261,8 +259,7 @@ JobSpec parse_job_spec(const json& root, const std::string& origin_in) {
   train.read("dropout", s.train.dropout);
 
   // Values. (Types were checked above; every double is finite.)
-  if (!valid_task_name(s.task))
-    top.fail("task", "must match [a-z0-9][a-z0-9._-]{0,63} (got '" + s.task + "')");
+  if (!valid_task_name(s.task)) top.fail("task", "must match [a-z0-9][a-z0-9._-]{0,63} (got '" + s.task + "')");
   if (!valid_backbone_name(s.backbone))
     top.fail("backbone", "must match [A-Za-z0-9][A-Za-z0-9._-]{0,63} (got '" + s.backbone + "')");
 
@@ -283,33 +280,29 @@ JobSpec parse_job_spec(const json& root, const std::string& origin_in) {
     data.fail("max_seq_len", "must be in [8, 8192] (got " + std::to_string(s.data.max_seq_len) + ")");
 
   if (s.train.epochs <= 0) train.fail("epochs", "must be > 0 (got " + std::to_string(s.train.epochs) + ")");
-  if (s.train.batch_size <= 0)
-    train.fail("batch_size", "must be > 0 (got " + std::to_string(s.train.batch_size) + ")");
-  if (!(s.train.learning_rate > 0))
-    train.fail("learning_rate", "must be > 0 (got " + num(s.train.learning_rate) + ")");
+  if (s.train.batch_size <= 0) train.fail("batch_size", "must be > 0 (got " + std::to_string(s.train.batch_size) + ")");
+  if (!(s.train.learning_rate > 0)) train.fail("learning_rate", "must be > 0 (got " + num(s.train.learning_rate) + ")");
   if (!(s.train.warmup_ratio >= 0 && s.train.warmup_ratio < 1))
     train.fail("warmup_ratio", "must be in [0, 1) (got " + num(s.train.warmup_ratio) + ")");
-  if (!(s.train.weight_decay >= 0))
-    train.fail("weight_decay", "must be >= 0 (got " + num(s.train.weight_decay) + ")");
+  if (!(s.train.weight_decay >= 0)) train.fail("weight_decay", "must be >= 0 (got " + num(s.train.weight_decay) + ")");
   if (!(s.train.max_grad_norm >= 0))
     train.fail("max_grad_norm", "must be >= 0 (0 disables clipping; got " + num(s.train.max_grad_norm) + ")");
   if (s.train.eval_every_steps < 0)
-    train.fail("eval_every_steps", "must be >= 0 (0: every epoch; got " + std::to_string(s.train.eval_every_steps) + ")");
+    train.fail("eval_every_steps",
+               "must be >= 0 (0: every epoch; got " + std::to_string(s.train.eval_every_steps) + ")");
   if (!(s.train.dropout >= 0 && s.train.dropout < 1))
     train.fail("dropout", "must be in [0, 1) (got " + num(s.train.dropout) + ")");
   if (s.train.metric.empty()) s.train.metric = default_metric(s.data.task_type);
   if (!metric_valid_for(s.train.metric, s.data.task_type)) {
     std::string list;
     for (const auto& m : metrics_for(s.data.task_type)) list += (list.empty() ? "" : ", ") + m;
-    train.fail("metric", "must be one of " + list + " for a " + to_string(s.data.task_type) +
-                             " task (got '" + s.train.metric + "')");
+    train.fail("metric", "must be one of " + list + " for a " + to_string(s.data.task_type) + " task (got '" +
+                             s.train.metric + "')");
   }
   return s;
 }
 
-JobSpec load_job_spec(const std::filesystem::path& path) {
-  return parse_job_spec(read_json_file(path), path.string());
-}
+JobSpec load_job_spec(const std::filesystem::path& path) { return parse_job_spec(read_json_file(path), path.string()); }
 
 json to_json(const JobSpec& s) {
   auto opt = [](const std::optional<std::string>& v) { return v ? json(*v) : json(nullptr); };

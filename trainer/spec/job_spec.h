@@ -15,18 +15,18 @@ enum class Nonlinearity { gelu, relu, tanh, swish };
 enum class TaskType { classification, regression };
 
 struct AdapterSpec {
-  int64_t bottleneck = 64;                       // m; must be > 0
+  int64_t bottleneck = 64;  // m; must be > 0
   Nonlinearity nonlinearity = Nonlinearity::gelu;
-  double init_std = 1e-3;                         // truncated normal std of both projections; > 0
+  double init_std = 1e-3;  // truncated normal std of both projections; > 0
   friend bool operator==(const AdapterSpec&, const AdapterSpec&) = default;
 };
 
 struct DataSpec {
-  std::string train;                              // path (relative to the spec file) or, later, a file id
-  std::optional<std::string> validation;          // absent: hold out validation_fraction of train
-  double validation_fraction = 0.1;               // in (0, 1)
+  std::string train;                      // path (relative to the spec file) or, later, a file id
+  std::optional<std::string> validation;  // absent: hold out validation_fraction of train
+  double validation_fraction = 0.1;       // in (0, 1)
   std::string text_field = "text";
-  std::optional<std::string> text_pair_field;     // null/absent: single-text task
+  std::optional<std::string> text_pair_field;  // null/absent: single-text task
   std::string label_field = "label";
   TaskType task_type = TaskType::classification;  // "classification" | "regression"
   int64_t max_seq_len = 128;                      // in [8, max_position_embeddings]
@@ -34,22 +34,22 @@ struct DataSpec {
 };
 
 struct TrainSpec {
-  int64_t epochs = 3;                             // > 0
-  int64_t batch_size = 32;                        // global batch size; > 0
-  double learning_rate = 1e-3;                    // > 0
-  double warmup_ratio = 0.1;                      // in [0, 1)
-  double weight_decay = 0.01;                     // >= 0; not applied to biases and LayerNorms
-  double max_grad_norm = 1.0;                     // > 0 clips; 0 disables clipping
+  int64_t epochs = 3;           // > 0
+  int64_t batch_size = 32;      // global batch size; > 0
+  double learning_rate = 1e-3;  // > 0
+  double warmup_ratio = 0.1;    // in [0, 1)
+  double weight_decay = 0.01;   // >= 0; not applied to biases and LayerNorms
+  double max_grad_norm = 1.0;   // > 0 clips; 0 disables clipping
   uint64_t seed = 42;
-  std::string metric;                             // default: "accuracy" (classification) or "pearson" (regression)
-  int64_t eval_every_steps = 0;                   // 0: evaluate at the end of every epoch
-  double dropout = 0.1;                           // dropout in [0, 1) on hidden states and attention probabilities
+  std::string metric;            // default: "accuracy" (classification) or "pearson" (regression)
+  int64_t eval_every_steps = 0;  // 0: evaluate at the end of every epoch
+  double dropout = 0.1;          // dropout in [0, 1) on hidden states and attention probabilities
   friend bool operator==(const TrainSpec&, const TrainSpec&) = default;
 };
 
 struct JobSpec {
-  std::string task;                               // [a-z0-9][a-z0-9._-]{0,63}
-  std::string backbone = "all-MiniLM-L6-v2";      // a descriptor name under configs/backbones/
+  std::string task;                           // [a-z0-9][a-z0-9._-]{0,63}
+  std::string backbone = "all-MiniLM-L6-v2";  // a descriptor name under configs/backbones/
   Method method = Method::houlsby;
   AdapterSpec adapter;
   DataSpec data;

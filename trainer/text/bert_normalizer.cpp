@@ -29,6 +29,8 @@ bool in_ranges(char32_t c, const Range* begin, const Range* end) {
 struct LowerOverride {
   char32_t from, to;
 };
+// The tables keep their hand-written rows.
+// clang-format off
 // Cc, Cf, Co as HF sees them (without \t \n \r).
 constexpr Range kControl[] = {
     {0x1, 0x8}, {0xB, 0xC}, {0xE, 0x1F}, {0x7F, 0x9F}, {0xAD, 0xAD},
@@ -147,6 +149,7 @@ constexpr LowerOverride kLowerOverrides[] = {
     {0x16EAF, 0x16ECA}, {0x16EB0, 0x16ECB}, {0x16EB1, 0x16ECC}, {0x16EB2, 0x16ECD}, {0x16EB3, 0x16ECE},
     {0x16EB4, 0x16ECF}, {0x16EB5, 0x16ED0}, {0x16EB6, 0x16ED1}, {0x16EB7, 0x16ED2}, {0x16EB8, 0x16ED3},
 };
+// clang-format on
 
 template <size_t N>
 bool in_table(char32_t c, const Range (&table)[N]) {
@@ -157,11 +160,21 @@ bool in_table(char32_t c, const Range (&table)[N]) {
 
 bool is_bert_whitespace(char32_t c) {
   switch (c) {
-    case 0x09: case 0x0A: case 0x0B: case 0x0C: case 0x0D: case 0x20: case 0x85: case 0xA0:
-    case 0x1680: case 0x2028: case 0x2029: case 0x202F: case 0x205F: case 0x3000:
-      return true;
-    default:
-      return c >= 0x2000 && c <= 0x200A;
+    case 0x09:
+    case 0x0A:
+    case 0x0B:
+    case 0x0C:
+    case 0x0D:
+    case 0x20:
+    case 0x85:
+    case 0xA0:
+    case 0x1680:
+    case 0x2028:
+    case 0x2029:
+    case 0x202F:
+    case 0x205F:
+    case 0x3000: return true;
+    default: return c >= 0x2000 && c <= 0x200A;
   }
 }
 
@@ -180,9 +193,8 @@ bool is_bert_punctuation(char32_t c) {
 bool is_bert_chinese_char(char32_t c) {
   // As in tokenizers' normalizers/bert.rs. Note 0x2B920, not 0x2B820 as in BERT's original
   // Python: HF leaves U+2B820..U+2B91F (CJK Extension E) unpadded, and so do we.
-  return (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0x3400 && c <= 0x4DBF) ||
-         (c >= 0x20000 && c <= 0x2A6DF) || (c >= 0x2A700 && c <= 0x2B73F) ||
-         (c >= 0x2B740 && c <= 0x2B81F) || (c >= 0x2B920 && c <= 0x2CEAF) ||
+  return (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0x3400 && c <= 0x4DBF) || (c >= 0x20000 && c <= 0x2A6DF) ||
+         (c >= 0x2A700 && c <= 0x2B73F) || (c >= 0x2B740 && c <= 0x2B81F) || (c >= 0x2B920 && c <= 0x2CEAF) ||
          (c >= 0xF900 && c <= 0xFAFF) || (c >= 0x2F800 && c <= 0x2FA1F);
 }
 
@@ -202,9 +214,19 @@ void decode_utf8(std::string_view s, std::u32string& out) {
     }
     int len = 0;
     char32_t c = 0, min = 0;
-    if (b0 >= 0xC2 && b0 <= 0xDF) { len = 2; c = b0 & 0x1F; min = 0x80; }
-    else if (b0 >= 0xE0 && b0 <= 0xEF) { len = 3; c = b0 & 0x0F; min = 0x800; }
-    else if (b0 >= 0xF0 && b0 <= 0xF4) { len = 4; c = b0 & 0x07; min = 0x10000; }
+    if (b0 >= 0xC2 && b0 <= 0xDF) {
+      len = 2;
+      c = b0 & 0x1F;
+      min = 0x80;
+    } else if (b0 >= 0xE0 && b0 <= 0xEF) {
+      len = 3;
+      c = b0 & 0x0F;
+      min = 0x800;
+    } else if (b0 >= 0xF0 && b0 <= 0xF4) {
+      len = 4;
+      c = b0 & 0x07;
+      min = 0x10000;
+    }
     bool ok = len > 0 && end - p >= len;
     for (int i = 1; ok && i < len; ++i) {
       if ((p[i] & 0xC0) != 0x80) ok = false;
@@ -249,8 +271,8 @@ void nfd(const std::u32string& s, std::u32string& out) {
       continue;
     }
     int last_boundclass = 0;
-    const utf8proc_ssize_t len = utf8proc_decompose_char(static_cast<utf8proc_int32_t>(c), buf.data(),
-                                                         buf.size(), UTF8PROC_DECOMPOSE, &last_boundclass);
+    const utf8proc_ssize_t len = utf8proc_decompose_char(static_cast<utf8proc_int32_t>(c), buf.data(), buf.size(),
+                                                         UTF8PROC_DECOMPOSE, &last_boundclass);
     if (len <= 0 || len > static_cast<utf8proc_ssize_t>(kMaxDecomposition)) {
       out[n++] = c;  // unreachable for scalar values
       continue;
@@ -263,12 +285,14 @@ void nfd(const std::u32string& s, std::u32string& out) {
     return c < 0x300 ? 0 : utf8proc_get_property(static_cast<utf8proc_int32_t>(c))->combining_class;
   };
   for (size_t i = 0; i < out.size();) {
-    if (ccc(out[i]) == 0) { ++i; continue; }
+    if (ccc(out[i]) == 0) {
+      ++i;
+      continue;
+    }
     size_t j = i + 1;
     while (j < out.size() && ccc(out[j]) != 0) ++j;
     if (j - i > 1) {
-      std::stable_sort(out.begin() + static_cast<std::ptrdiff_t>(i),
-                       out.begin() + static_cast<std::ptrdiff_t>(j),
+      std::stable_sort(out.begin() + static_cast<std::ptrdiff_t>(i), out.begin() + static_cast<std::ptrdiff_t>(j),
                        [&](char32_t x, char32_t y) { return ccc(x) < ccc(y); });
     }
     i = j;

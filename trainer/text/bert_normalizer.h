@@ -32,10 +32,10 @@ class BertNormalizer {
 // Character classes, defined exactly as HF tokenizers defines them. HF takes general categories
 // from the Rust crate unicode_categories, whose tables predate Unicode 9; code points assigned
 // later count as unassigned there, and these functions follow HF (see bert_normalizer.cpp).
-bool is_bert_whitespace(char32_t c);   // Rust char::is_whitespace (Unicode White_Space)
-bool is_bert_control(char32_t c);      // Cc, Cf or Co, except \t \n \r: removed by clean_text
-bool is_bert_punctuation(char32_t c);  // ASCII punctuation (incl. $+<=>^`|~) or any P* category
-bool is_bert_chinese_char(char32_t c); // the CJK ideograph blocks HF pads with spaces
+bool is_bert_whitespace(char32_t c);       // Rust char::is_whitespace (Unicode White_Space)
+bool is_bert_control(char32_t c);          // Cc, Cf or Co, except \t \n \r: removed by clean_text
+bool is_bert_punctuation(char32_t c);      // ASCII punctuation (incl. $+<=>^`|~) or any P* category
+bool is_bert_chinese_char(char32_t c);     // the CJK ideograph blocks HF pads with spaces
 bool is_bert_nonspacing_mark(char32_t c);  // Mn: removed by strip_accents
 
 // UTF-8 <-> code points. decode_utf8 replaces each byte that does not start a valid, shortest-form

@@ -33,11 +33,10 @@ std::pair<size_t, size_t> longest_first_lengths(size_t len_a, size_t len_b, size
 BertTokenizer::BertTokenizer(Vocab vocab, TokenizerOptions options)
     : vocab_(std::move(vocab)),
       options_(std::move(options)),
-      normalizer_(BertNormalizerOptions{
-          .clean_text = true,
-          .handle_chinese_chars = options_.handle_chinese_chars,
-          .strip_accents = options_.strip_accents.value_or(options_.lowercase),
-          .lowercase = options_.lowercase}),
+      normalizer_(BertNormalizerOptions{.clean_text = true,
+                                        .handle_chinese_chars = options_.handle_chinese_chars,
+                                        .strip_accents = options_.strip_accents.value_or(options_.lowercase),
+                                        .lowercase = options_.lowercase}),
       pad_id_(require_token(vocab_, options_.pad_token, "padding")),
       cls_id_(require_token(vocab_, options_.cls_token, "classification")),
       sep_id_(require_token(vocab_, options_.sep_token, "separator")),
@@ -46,8 +45,8 @@ BertTokenizer::BertTokenizer(Vocab vocab, TokenizerOptions options)
     throw Error("Tokenizer max_input_chars_per_word must be positive.");
   }
   if (!options_.split_special_tokens) {
-    for (const std::string* t : {&options_.pad_token, &options_.unk_token, &options_.cls_token,
-                                 &options_.sep_token, &options_.mask_token}) {
+    for (const std::string* t :
+         {&options_.pad_token, &options_.unk_token, &options_.cls_token, &options_.sep_token, &options_.mask_token}) {
       auto id = vocab_.find(*t);
       if (id && !t->empty()) {
         specials_.push_back({*t, *id});
@@ -169,9 +168,8 @@ Encoding BertTokenizer::encode(std::string_view text, std::optional<std::string_
   const bool has_pair = text_pair.has_value();
   const size_t n_specials = has_pair ? 3 : 2;
   if (max_seq_len < n_specials) {
-    throw Error("max_seq_len " + std::to_string(max_seq_len) + " leaves no room for the " +
-                std::to_string(n_specials) + " special tokens of " +
-                (has_pair ? "a text pair" : "a single text") + ".");
+    throw Error("max_seq_len " + std::to_string(max_seq_len) + " leaves no room for the " + std::to_string(n_specials) +
+                " special tokens of " + (has_pair ? "a text pair" : "a single text") + ".");
   }
   std::vector<int32_t> a = tokenize_ids(text);
   std::vector<int32_t> b;

@@ -49,8 +49,7 @@ class BertTokenizer {
   // from the end of each sequence. An empty text_pair is still a pair ("[CLS] a [SEP] [SEP]"), as
   // in tokenizers and transformers' batch calls (its single-text call drops it: `if text_pair`).
   // Throws trellis::Error if max_seq_len < the number of specials (2, or 3 with a pair).
-  Encoding encode(std::string_view text, std::optional<std::string_view> text_pair,
-                  size_t max_seq_len) const;
+  Encoding encode(std::string_view text, std::optional<std::string_view> text_pair, size_t max_seq_len) const;
 
   const Vocab& vocab() const { return vocab_; }
   const TokenizerOptions& options() const { return options_; }

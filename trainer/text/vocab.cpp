@@ -49,8 +49,8 @@ Vocab Vocab::load(const std::filesystem::path& vocab_txt) {
   if (auto dup = vocab.index()) {
     const std::string& token = vocab.tokens_[*dup];
     const size_t first = static_cast<size_t>(*vocab.find(token));
-    throw Error("Vocabulary file '" + vocab_txt.string() + "' line " + std::to_string(*dup + 1) +
-                ": token '" + token + "' duplicates line " + std::to_string(first + 1) + ".");
+    throw Error("Vocabulary file '" + vocab_txt.string() + "' line " + std::to_string(*dup + 1) + ": token '" + token +
+                "' duplicates line " + std::to_string(first + 1) + ".");
   }
   return vocab;
 }
@@ -60,8 +60,7 @@ Vocab Vocab::from_tokens(std::vector<std::string> tokens) {
   Vocab vocab;
   vocab.tokens_ = std::move(tokens);
   if (auto dup = vocab.index()) {
-    throw Error("Vocabulary token '" + vocab.tokens_[*dup] + "' at index " + std::to_string(*dup) +
-                " is a duplicate.");
+    throw Error("Vocabulary token '" + vocab.tokens_[*dup] + "' at index " + std::to_string(*dup) + " is a duplicate.");
   }
   return vocab;
 }
@@ -78,8 +77,8 @@ std::optional<int32_t> Vocab::find(std::string_view token) const {
 
 const std::string& Vocab::token(int32_t id) const {
   if (id < 0 || static_cast<size_t>(id) >= tokens_.size()) {
-    throw Error("Token id " + std::to_string(id) + " is outside the vocabulary of " +
-                std::to_string(tokens_.size()) + " tokens.");
+    throw Error("Token id " + std::to_string(id) + " is outside the vocabulary of " + std::to_string(tokens_.size()) +
+                " tokens.");
   }
   return tokens_[static_cast<size_t>(id)];
 }

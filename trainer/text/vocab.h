@@ -26,7 +26,7 @@ class Vocab {
   const std::string& token(int32_t id) const;
   size_t size() const { return tokens_.size(); }
 
- // Length in bytes of the longest token: no longer string can be found.
+  // Length in bytes of the longest token: no longer string can be found.
   size_t max_token_bytes() const { return max_token_bytes_; }
 
  private:

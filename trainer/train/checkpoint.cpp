@@ -49,18 +49,17 @@ void save_checkpoint(const std::filesystem::path& path, const TrainingCheckpoint
   if (c.best_params) put_all(tensors, "best/", *c.best_params);
   nlohmann::json metrics = nlohmann::json::object();
   for (const auto& [k, v] : c.best_metrics) metrics[k] = exact(v);
-  const std::map<std::string, std::string> meta{
-      {"format", kFormat},
-      {"step", std::to_string(c.step)},
-      {"total_steps", std::to_string(c.total_steps)},
-      {"world_size", std::to_string(c.world_size)},
-      {"fingerprint", c.fingerprint},
-      {"has_best", c.best_params ? "1" : "0"},
-      {"best_metrics", metrics.dump()},
-      {"best_value", exact(c.best_value)},
-      {"best_step", std::to_string(c.best_step)},
-      {"samples", std::to_string(c.samples)},
-      {"train_seconds", exact(c.train_seconds)}};
+  const std::map<std::string, std::string> meta{{"format", kFormat},
+                                                {"step", std::to_string(c.step)},
+                                                {"total_steps", std::to_string(c.total_steps)},
+                                                {"world_size", std::to_string(c.world_size)},
+                                                {"fingerprint", c.fingerprint},
+                                                {"has_best", c.best_params ? "1" : "0"},
+                                                {"best_metrics", metrics.dump()},
+                                                {"best_value", exact(c.best_value)},
+                                                {"best_step", std::to_string(c.best_step)},
+                                                {"samples", std::to_string(c.samples)},
+                                                {"train_seconds", exact(c.train_seconds)}};
   const std::vector<std::byte> bytes = serialize_tensors(tensors, meta);
   std::filesystem::create_directories(path.parent_path());
   const std::filesystem::path tmp = path.string() + ".tmp";
@@ -114,7 +113,8 @@ TrainingCheckpoint parse_checkpoint(std::vector<std::byte> bytes, const std::str
     else throw Error(origin + ": unexpected tensor '" + name + "' in a checkpoint");
   }
   if (c.params.empty()) throw Error(origin + ": checkpoint holds no task tensors");
-  if (c.step < 0 || c.step > c.total_steps) throw Error(origin + ": checkpoint step " + std::to_string(c.step) + " is out of range");
+  if (c.step < 0 || c.step > c.total_steps)
+    throw Error(origin + ": checkpoint step " + std::to_string(c.step) + " is out of range");
   return c;
 }
 

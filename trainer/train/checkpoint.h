@@ -21,10 +21,10 @@
 namespace trellis {
 
 struct TrainingCheckpoint {
-  int64_t step = 0;          // optimizer updates done
-  int64_t total_steps = 0;   // of the whole run (a consistency check on resume)
-  int world_size = 1;        // the group that wrote it (resuming on another size is exact no more)
-  std::string fingerprint;   // identifies spec, data and backbone; resume refuses a mismatch
+  int64_t step = 0;         // optimizer updates done
+  int64_t total_steps = 0;  // of the whole run (a consistency check on resume)
+  int world_size = 1;       // the group that wrote it (resuming on another size is exact no more)
+  std::string fingerprint;  // identifies spec, data and backbone; resume refuses a mismatch
   std::map<std::string, at::Tensor> params;
   std::map<std::string, at::Tensor> exp_avg, exp_avg_sq;
   // The kept (best) evaluation, if one happened yet.

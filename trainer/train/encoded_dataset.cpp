@@ -1,6 +1,5 @@
 #include "trainer/train/encoded_dataset.h"
 
-
 namespace trellis {
 
 std::vector<size_t> EncodedDataset::lengths() const {

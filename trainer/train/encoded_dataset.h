@@ -13,8 +13,8 @@ namespace trellis {
 struct EncodedDataset {
   TaskType task_type = TaskType::classification;
   std::vector<Encoding> encodings;
-  std::vector<int64_t> labels;   // classification: index into the LabelSet; -1 when unlabelled
-  std::vector<double> targets;   // regression targets
+  std::vector<int64_t> labels;  // classification: index into the LabelSet; -1 when unlabelled
+  std::vector<double> targets;  // regression targets
   std::vector<size_t> lengths() const;
   size_t size() const { return encodings.size(); }
 };

@@ -20,8 +20,8 @@ namespace trellis {
 namespace {
 
 // Reads a data file once: its sha256 (for the lineage) and its examples come from the same bytes.
-std::vector<RawExample> read_hashed_examples(const std::filesystem::path& path, const FieldNames& fields,
-                                             TaskType type, std::string& sha256) {
+std::vector<RawExample> read_hashed_examples(const std::filesystem::path& path, const FieldNames& fields, TaskType type,
+                                             std::string& sha256) {
   const std::string content = read_text_file(path);
   sha256 = sha256_hex(content);
   return examples_from_table(parse_table(content, table_format_from_path(path), path.string()), fields, type);
@@ -117,8 +117,9 @@ JobRunResult run_prepared_job(const PreparedJob& job, std::shared_ptr<const Back
   if (!options.checkpoint_file.empty()) {
     resume = load_checkpoint_everywhere(options.checkpoint_file, comm);
     if (resume && resume->fingerprint != job.fingerprint)
-      throw Error(options.checkpoint_file.string() +
-                  ": the checkpoint belongs to another job (its spec, data or backbone differ); remove it to start afresh");
+      throw Error(
+          options.checkpoint_file.string() +
+          ": the checkpoint belongs to another job (its spec, data or backbone differ); remove it to start afresh");
     if (resume) result.resumed_from_step = resume->step;
     const std::string fingerprint = job.fingerprint;
     const std::filesystem::path file = options.checkpoint_file;

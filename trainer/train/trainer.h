@@ -28,13 +28,13 @@ namespace trellis {
 class Backbone;
 
 struct StepReport {
-  int64_t step = 0;         // 1-based number of optimizer updates done
+  int64_t step = 0;  // 1-based number of optimizer updates done
   int64_t total_steps = 0;
-  int64_t epoch = 0;        // 0-based
-  double loss = 0;          // mean loss of this global batch
+  int64_t epoch = 0;  // 0-based
+  double loss = 0;    // mean loss of this global batch
   double learning_rate = 0;
-  double samples_per_s = 0; // training throughput so far (evaluation time excluded)
-  double step_seconds = 0;  // this step's own time
+  double samples_per_s = 0;  // training throughput so far (evaluation time excluded)
+  double step_seconds = 0;   // this step's own time
 };
 
 struct EvalReport {
@@ -69,7 +69,7 @@ struct TrainResult {
   std::map<std::string, double> best_metrics;  // validation metrics of the kept checkpoint
   int64_t best_step = 0;
   int64_t steps = 0;
-  double train_seconds = 0;   // optimizer steps only
+  double train_seconds = 0;  // optimizer steps only
   double samples_per_s = 0;
   TrainOutcome outcome = TrainOutcome::completed;  // only a completed run restores the best checkpoint
   // The step collective (world size > 1): bytes per step, split into the gradients (4 bytes per

@@ -84,7 +84,8 @@ JobOutcome WorkerGroup::run(const GroupJob& job) {
   options.callbacks.control = [stop_at, stop, cancel, inject_fault, fault_step](int64_t step) {
     if (inject_fault && step == fault_step) throw Error("injected fault at step " + std::to_string(step));
     if (cancel && cancel->load(std::memory_order_relaxed)) return StepControl::cancel;
-    if ((stop_at > 0 && step >= stop_at) || (stop && stop->load(std::memory_order_relaxed))) return StepControl::preempt;
+    if ((stop_at > 0 && step >= stop_at) || (stop && stop->load(std::memory_order_relaxed)))
+      return StepControl::preempt;
     return StepControl::proceed;
   };
   outcome.result = with_torch_errors([&] { return run_prepared_job(*prepared, backbone_, comm_, options); });

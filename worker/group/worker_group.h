@@ -22,15 +22,15 @@ class Backbone;
 class Communicator;
 
 struct WorkerGroupOptions {
-  int64_t checkpoint_every = 0;   // steps between checkpoints (0: only on request)
-  int64_t stop_at_step = 0;       // preempt (checkpoint, stop) after this step; 0: never. For tests and drills.
+  int64_t checkpoint_every = 0;  // steps between checkpoints (0: only on request)
+  int64_t stop_at_step = 0;      // preempt (checkpoint, stop) after this step; 0: never. For tests and drills.
   // Read at every step: once true, the group checkpoints after the current step and stops the
   // job (a preemption, e.g. SIGTERM before a Slurm kill). Not owned; may be null.
   const std::atomic<bool>* stop_requested = nullptr;
   // Drill: rank `fault_rank` throws at step `fault_step` (as a rank failing mid-training would).
   int fault_rank = -1;
   int64_t fault_step = 0;
-  bool log_progress = true;        // rank 0 prints progress lines to stderr
+  bool log_progress = true;  // rank 0 prints progress lines to stderr
   int64_t log_every = 10;
   // Coordinator mode (unset in local mode). Read at every step on rank 0: once true, the job is
   // cancelled after the current step (no checkpoint, no artifact). Not owned; may be null.

@@ -75,8 +75,8 @@ void MpiCommunicator::broadcast(const at::Tensor& tensor, int root) {
   check_tensor(tensor, "MPI broadcast");
   if (size_ == 1) return;
   MPI_Request request;
-  check(MPI_Ibcast(tensor.data_ptr(), static_cast<int>(tensor.numel()), mpi_type(tensor, "MPI broadcast"), root,
-                   comm_, &request),
+  check(MPI_Ibcast(tensor.data_ptr(), static_cast<int>(tensor.numel()), mpi_type(tensor, "MPI broadcast"), root, comm_,
+                   &request),
         "MPI broadcast");
   wait(request, "MPI broadcast");
 }

@@ -26,7 +26,8 @@ bool eventually(const std::function<bool()>& condition) {
 
 TEST(PeriodicThreadTest, RunsAtOnceThenEveryIntervalUntilStopped) {
   std::atomic<int> runs{0};
-  PeriodicThread thread(20ms, [&] { ++runs; }, nullptr);
+  PeriodicThread thread(
+      20ms, [&] { ++runs; }, nullptr);
   EXPECT_TRUE(eventually([&] { return runs >= 3; }));
   thread.stop();
   const int after_stop = runs;
@@ -37,7 +38,8 @@ TEST(PeriodicThreadTest, RunsAtOnceThenEveryIntervalUntilStopped) {
 
 TEST(PeriodicThreadTest, TheFirstRunDoesNotWaitForTheInterval) {
   std::atomic<int> runs{0};
-  PeriodicThread thread(1h, [&] { ++runs; }, nullptr);
+  PeriodicThread thread(
+      1h, [&] { ++runs; }, nullptr);
   EXPECT_TRUE(eventually([&] { return runs == 1; }));
   const auto t0 = std::chrono::steady_clock::now();
   thread.stop();  // wakes the hour-long wait
@@ -47,7 +49,8 @@ TEST(PeriodicThreadTest, TheFirstRunDoesNotWaitForTheInterval) {
 
 TEST(PeriodicThreadTest, WakeStartsTheNextRunWithoutWaitingForTheInterval) {
   std::atomic<int> runs{0};
-  PeriodicThread thread(1h, [&] { ++runs; }, nullptr);
+  PeriodicThread thread(
+      1h, [&] { ++runs; }, nullptr);
   ASSERT_TRUE(eventually([&] { return runs == 1; }));
   thread.wake();
   EXPECT_TRUE(eventually([&] { return runs == 2; }));

@@ -71,7 +71,10 @@ class ContractTest : public JobApiFixture {
     return e;
   }
   GroupRegistration registration() {
-    return {.backbone_name = "tiny-bert", .backbone_sha256 = kSha, .world_size = 2, .devices = {"cpu", "cpu"},
+    return {.backbone_name = "tiny-bert",
+            .backbone_sha256 = kSha,
+            .world_size = 2,
+            .devices = {"cpu", "cpu"},
             .host = "node-1"};
   }
   static ErrorCode code_of(const std::function<void()>& f) {
@@ -121,8 +124,8 @@ TEST_F(ContractTest, EveryCallOfTheWorkerProtocolAndTheJobRoutes) {
   EXPECT_EQ(lease_id, store_->get(job.id).lease_id);
   LeaseGrant nothing;
   EXPECT_EQ(workers.lease(registered->group_id, 0, nothing), LeaseStatus::none);
-  EXPECT_EQ(workers.heartbeat(job.id, {.lease_id = lease_id, .step = 2, .total_steps = 8,
-                                       .metrics = {{"step", 2}, {"loss", 0.25}}}),
+  EXPECT_EQ(workers.heartbeat(
+                job.id, {.lease_id = lease_id, .step = 2, .total_steps = 8, .metrics = {{"step", 2}, {"loss", 0.25}}}),
             HeartbeatOutcome::proceed);
   EXPECT_EQ(workers.heartbeat(job.id, {.lease_id = "l-stale"}), HeartbeatOutcome::lease_lost);
   const JobMessage running = users.get_job(job.id);
@@ -181,8 +184,8 @@ TEST_F(ContractTest, EveryCallOfTheWorkerProtocolAndTheJobRoutes) {
   GroupRegistration bad = registration();
   bad.backbone_sha256 = "short";
   EXPECT_EQ(code_of([&] { workers.register_group(bad); }), ErrorCode::internal);  // Fatal: not retried
-  EXPECT_EQ(code_of([&] { CoordinatorClient(quick_options(), routes(kWorker)).get_job(job.id); }),
-            ErrorCode::internal) << "a worker token may not read jobs (403)";
+  EXPECT_EQ(code_of([&] { CoordinatorClient(quick_options(), routes(kWorker)).get_job(job.id); }), ErrorCode::internal)
+      << "a worker token may not read jobs (403)";
 }
 
 // The worker protocol of one job, as a group's rank 0 makes it; returns the published artifact.
@@ -213,8 +216,8 @@ TEST_F(ContractTest, TheWorkerProtocolSurvivesEachRequestFailingOnce) {
       const JobMessage job = users.submit(envelope()).job;
       auto transport = std::make_shared<FailingTransport>(routes(kWorker), fail_at, loss);
       CoordinatorClient client = worker(transport);
-      const std::string where = std::string(loss == FailingTransport::Loss::request ? "request" : "answer") +
-                                " " + std::to_string(fail_at) + " lost";
+      const std::string where = std::string(loss == FailingTransport::Loss::request ? "request" : "answer") + " " +
+                                std::to_string(fail_at) + " lost";
       const std::string artifact = run_one_job(
           client, [this](const std::string& id) { return publish_for(id); }, train_id_, dir_);
       JobMessage after = users.get_job(job.id);
@@ -228,7 +231,8 @@ TEST_F(ContractTest, TheWorkerProtocolSurvivesEachRequestFailingOnce) {
         clock_.advance(31s);
         EXPECT_EQ(jobs_->expire_leases(clock_.now()), std::vector<std::string>{job.id});
         CoordinatorClient clean = worker();
-        published = run_one_job(clean, [this](const std::string& id) { return publish_for(id); }, train_id_, dir_);
+        published = run_one_job(
+            clean, [this](const std::string& id) { return publish_for(id); }, train_id_, dir_);
         after = users.get_job(job.id);
         EXPECT_EQ(after.attempts, 1) << where;
       }

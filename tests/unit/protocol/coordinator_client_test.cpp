@@ -86,7 +86,7 @@ TEST_F(CoordinatorClientTest, RegisterRetriesA503AndThenSucceeds) {
   EXPECT_EQ(reg->group_id, "g-1");
   EXPECT_EQ(fake_.count(kGroups), 2u);
   EXPECT_GE(std::chrono::steady_clock::now() - start, 400ms);  // the first backoff is 500 ms
-  EXPECT_GE(log_lines(), 1u);                                   // the retry was logged
+  EXPECT_GE(log_lines(), 1u);                                  // the retry was logged
 }
 
 TEST_F(CoordinatorClientTest, RegisterA4xxIsAnErrorWithoutRetry) {
@@ -114,7 +114,8 @@ TEST_F(CoordinatorClientTest, ShouldStopEndsTheRegisterRetries) {
 }
 
 TEST_F(CoordinatorClientTest, LeaseReadsTheLeaseAndTheJob) {
-  fake_.script(kLease, {200, R"({"lease_id":"l-1","lease_ttl_ms":20000,"job":{"id":"j-9","task":"sent","state":"leased"}})"});
+  fake_.script(kLease,
+               {200, R"({"lease_id":"l-1","lease_ttl_ms":20000,"job":{"id":"j-9","task":"sent","state":"leased"}})"});
   CoordinatorClient client(options());
   LeaseGrant lease;
   EXPECT_EQ(client.lease("g-1", 0, lease), LeaseStatus::leased);
@@ -149,7 +150,9 @@ TEST_F(CoordinatorClientTest, Lease404MeansUnknownGroup) {
 
 TEST_F(CoordinatorClientTest, LeaseRetriesA503AndThenSucceeds) {
   fake_.script(kLease, {503, ""});
-  fake_.script(kLease, {200, FakeCoordinator::body(LeaseGrant{.lease_id = "l-2", .lease_ttl_ms = 20000, .job = FakeCoordinator::job("j-2", JobState::leased)})});
+  fake_.script(kLease, {200, FakeCoordinator::body(LeaseGrant{.lease_id = "l-2",
+                                                              .lease_ttl_ms = 20000,
+                                                              .job = FakeCoordinator::job("j-2", JobState::leased)})});
   CoordinatorClient client(options());
   LeaseGrant lease;
   EXPECT_EQ(client.lease("g-1", 0, lease), LeaseStatus::leased);
@@ -230,7 +233,9 @@ TEST_F(CoordinatorClientTest, HeartbeatRepliesMapToActions) {
   const auto got = fake_.requests(kHeartbeat);
   ASSERT_EQ(got.size(), 4u);
   EXPECT_EQ(got[0].target, "/v1/jobs/j-1/heartbeat");
-  EXPECT_EQ(got[0].json(), nlohmann::json({{"lease_id", "l-1"}, {"step", 3}, {"total_steps", 10}, {"metrics", nlohmann::json::object()}}));
+  EXPECT_EQ(
+      got[0].json(),
+      nlohmann::json({{"lease_id", "l-1"}, {"step", 3}, {"total_steps", 10}, {"metrics", nlohmann::json::object()}}));
 }
 
 TEST_F(CoordinatorClientTest, HeartbeatToAClosedPortIsUnreachable) {

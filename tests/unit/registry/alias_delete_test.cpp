@@ -37,7 +37,7 @@ TEST_F(AliasDeleteTest, AliasesResolveAndMove) {
   EXPECT_EQ(read_manifest(root() / "sst2" / "aliases" / "prod").version, 2);
   reg_->set_alias("sst2", "prod", 3);  // moved
   EXPECT_EQ(reg_->resolve("sst2@prod").version, 3);
-  reg_->set_alias("sst2", "prod", 3);  // idempotent
+  reg_->set_alias("sst2", "prod", 3);                                                            // idempotent
   EXPECT_EQ(names(root() / "sst2" / "aliases"), (std::vector<std::string>{"prod", "staging"}));  // no temporaries
   reg_->remove_alias("sst2", "staging");
   EXPECT_CONTAINS(registry_error([&] { reg_->resolve("sst2@staging"); }, ErrorCode::not_found), "latest, prod");

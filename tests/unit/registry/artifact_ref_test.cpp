@@ -31,9 +31,10 @@ TEST(ArtifactRefTest, ParsesEveryForm) {
 }
 
 TEST(ArtifactRefTest, RefusesBadReferences) {
-  for (const char* bad : {"", "@1", "task@", "task@0", "task@01", "task@-1", "task@+1", "task@1@2", "task@../1",
-                          "task@1/..", "task@LATEST", "task@Prod", "task@1234567890", "task@a/b", "../task@1",
-                          "ta/sk@1", ".task@1", "Task@1", "task@.hidden", "task@ prod", "task@prod\n"}) {
+  for (const char* bad :
+       {"",          "@1",        "task@",     "task@0",      "task@01",      "task@-1",         "task@+1",
+        "task@1@2",  "task@../1", "task@1/..", "task@LATEST", "task@Prod",    "task@1234567890", "task@a/b",
+        "../task@1", "ta/sk@1",   ".task@1",   "Task@1",      "task@.hidden", "task@ prod",      "task@prod\n"}) {
     const std::string msg = registry_error([&] { ArtifactRef::parse(bad); }, ErrorCode::invalid);
     EXPECT_CONTAINS(msg, "invalid reference");
   }
@@ -44,14 +45,17 @@ TEST(ArtifactRefTest, RefusesBadReferences) {
 TEST(ArtifactRefTest, NameRules) {
   EXPECT_TRUE(valid_registry_task("a"));
   EXPECT_TRUE(valid_registry_task(std::string(64, 'x')));
-  for (std::string bad : {"", "A", "-a", ".a", "..", ".", "a/b", "a b", "a\\b", "é"}) EXPECT_FALSE(valid_registry_task(bad)) << bad;
+  for (std::string bad : {"", "A", "-a", ".a", "..", ".", "a/b", "a b", "a\\b", "é"})
+    EXPECT_FALSE(valid_registry_task(bad)) << bad;
   EXPECT_FALSE(valid_registry_task(std::string(65, 'x')));
   EXPECT_TRUE(valid_alias_name("prod"));
   EXPECT_TRUE(valid_alias_name("v1"));
   EXPECT_TRUE(valid_alias_name("1.0"));
-  for (std::string bad : {"latest", "123", "0", "", "Prod", "../x", "a/b", ".tmp-x"}) EXPECT_FALSE(valid_alias_name(bad)) << bad;
+  for (std::string bad : {"latest", "123", "0", "", "Prod", "../x", "a/b", ".tmp-x"})
+    EXPECT_FALSE(valid_alias_name(bad)) << bad;
   EXPECT_EQ(parse_version_number("7"), 7);
-  for (std::string bad : {"", "0", "07", "-7", "7a", "1234567890", " 7"}) EXPECT_FALSE(parse_version_number(bad)) << bad;
+  for (std::string bad : {"", "0", "07", "-7", "7a", "1234567890", " 7"})
+    EXPECT_FALSE(parse_version_number(bad)) << bad;
   EXPECT_CONTAINS(registry_error([] { check_alias_name("latest"); }, ErrorCode::invalid), "reserved");
   registry_error([] { check_version_number(0); }, ErrorCode::invalid);
   registry_error([] { check_version_number(kMaxRegistryVersion + 1); }, ErrorCode::invalid);

@@ -94,8 +94,7 @@ TEST_F(PublishTest, PublishesAnArtifactDirectory) {
     f.put('\x7f');
   }
   EXPECT_CONTAINS(registry_error([&] { reg.publish("sst2", art); }, ErrorCode::invalid), "sha256");
-  EXPECT_CONTAINS(registry_error([&] { reg.publish("sst2", base_ / "nope"); }, ErrorCode::invalid),
-                  "manifest.json");
+  EXPECT_CONTAINS(registry_error([&] { reg.publish("sst2", base_ / "nope"); }, ErrorCode::invalid), "manifest.json");
   EXPECT_EQ(reg.list_versions("sst2").size(), 1u);
 }
 
@@ -115,12 +114,13 @@ TEST_F(PublishTest, RefusesBadPublishes) {
                   "differs from the manifest");
   ArtifactManifest one_label = test_manifest("sst2");
   one_label.labels = {"pos"};
-  EXPECT_CONTAINS(registry_error([&] { reg.publish("sst2", one_label, bytes); }, ErrorCode::invalid),
-                  "two labels");
-  registry_error([&] { reg.publish("sst2", test_manifest("sst2"), bytes, {"has space", std::nullopt}); },
-                 ErrorCode::invalid);
-  registry_error([&] { reg.publish("sst2", test_manifest("sst2"), bytes, {std::nullopt, 0}); },
-                 ErrorCode::invalid);
+  EXPECT_CONTAINS(registry_error([&] { reg.publish("sst2", one_label, bytes); }, ErrorCode::invalid), "two labels");
+  registry_error(
+      [&] {
+        reg.publish("sst2", test_manifest("sst2"), bytes, {"has space", std::nullopt});
+      },
+      ErrorCode::invalid);
+  registry_error([&] { reg.publish("sst2", test_manifest("sst2"), bytes, {std::nullopt, 0}); }, ErrorCode::invalid);
   // Nothing was created anywhere: not in the root, not outside it.
   EXPECT_EQ(names(root()), (std::vector<std::string>{".trellis-registry"}));
   EXPECT_EQ(names(base_), (std::vector<std::string>{"registry"}));
@@ -134,8 +134,7 @@ TEST_F(PublishTest, UnknownNamesListWhatExists) {
   reg.set_alias("sst2", "prod", 1);
   EXPECT_CONTAINS(registry_error([&] { reg.resolve("mnli@1"); }, ErrorCode::not_found), "tasks: cola, sst2");
   EXPECT_CONTAINS(registry_error([&] { reg.resolve("sst2@7"); }, ErrorCode::not_found), "versions: 1, 2");
-  EXPECT_CONTAINS(registry_error([&] { reg.resolve("sst2@staging"); }, ErrorCode::not_found),
-                  "aliases: latest, prod");
+  EXPECT_CONTAINS(registry_error([&] { reg.resolve("sst2@staging"); }, ErrorCode::not_found), "aliases: latest, prod");
   registry_error([&] { reg.list_versions("mnli"); }, ErrorCode::not_found);
   registry_error([&] { reg.manifest("sst2", 3); }, ErrorCode::not_found);
   registry_error([&] { reg.verify("mnli", 1); }, ErrorCode::not_found);
@@ -220,9 +219,9 @@ TEST_F(PublishTest, AFailedPublishLeavesNothing) {
   RegistryOptions o = options();
   o.before_rename = [](const fs::path&, int64_t) { throw std::runtime_error("injected failure"); };
   ArtifactRegistry failing(o);
-  EXPECT_CONTAINS(registry_error([&] { failing.publish("sst2", test_manifest("sst2"), tensor_bytes(1)); },
-                                 ErrorCode::io),
-                  "injected failure");
+  EXPECT_CONTAINS(
+      registry_error([&] { failing.publish("sst2", test_manifest("sst2"), tensor_bytes(1)); }, ErrorCode::io),
+      "injected failure");
   EXPECT_TRUE(names(root() / "sst2" / ".staging").empty());
   registry_error([&] { failing.list_versions("sst2"); }, ErrorCode::not_found);
   ArtifactRegistry reg(options());

@@ -63,9 +63,8 @@ inline ArtifactManifest test_manifest(const std::string& task, double accuracy =
 class RegistryTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    base_ = fs::temp_directory_path() /
-            ("trellis-registry-" + std::to_string(::getpid()) + "-" +
-             ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    base_ = fs::temp_directory_path() / ("trellis-registry-" + std::to_string(::getpid()) + "-" +
+                                         ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(base_);
     fs::create_directories(base_);
   }
@@ -85,7 +84,9 @@ class RegistryTest : public ::testing::Test {
     std::sort(out.begin(), out.end());
     return out;
   }
-  static void write_text(const fs::path& path, const std::string& text) { std::ofstream(path, std::ios::binary) << text; }
+  static void write_text(const fs::path& path, const std::string& text) {
+    std::ofstream(path, std::ios::binary) << text;
+  }
 
   fs::path base_;
 };

@@ -63,8 +63,7 @@ TEST_F(HeartbeatLoopTest, FirstBeatGoesOutAtOnceWithStepZero) {
   ASSERT_EQ(got.size(), 1u);  // nothing pending: stop() sends nothing more
   EXPECT_EQ(got[0].target, "/v1/jobs/j-1/heartbeat");
   EXPECT_EQ(got[0].authorization, std::string("Bearer ") + kWorkerToken);
-  EXPECT_EQ(got[0].json(),
-            (nlohmann::json{{"lease_id", "l-1"}, {"step", 0}, {"total_steps", 0}, {"metrics", kEmpty}}));
+  EXPECT_EQ(got[0].json(), (nlohmann::json{{"lease_id", "l-1"}, {"step", 0}, {"total_steps", 0}, {"metrics", kEmpty}}));
   EXPECT_EQ(loop.beats_sent(), 1);
   EXPECT_FALSE(loop.cancel_requested());
   EXPECT_FALSE(loop.lease_lost());

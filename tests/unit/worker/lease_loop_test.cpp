@@ -126,9 +126,11 @@ TEST_F(LeaseLoopTest, FirstStepRegistersThenANoJobLeaseIsNoJob) {
   EXPECT_EQ(leases.step().kind, Kind::registered);
   ASSERT_EQ(fake_.count(kGroups), 1u);
   EXPECT_EQ(fake_.count(kLease), 0u);  // one round: the registration only
-  EXPECT_EQ(fake_.requests(kGroups)[0].json(),
-            (nlohmann::json{{"backbone_name", "tiny-bert"}, {"backbone_sha256", std::string(64, 'a')},
-                            {"world_size", 2}, {"devices", {"cpu", "cpu"}}, {"host", "node-1"}}));
+  EXPECT_EQ(fake_.requests(kGroups)[0].json(), (nlohmann::json{{"backbone_name", "tiny-bert"},
+                                                               {"backbone_sha256", std::string(64, 'a')},
+                                                               {"world_size", 2},
+                                                               {"devices", {"cpu", "cpu"}},
+                                                               {"host", "node-1"}}));
   ASSERT_TRUE(leases.registration());
   EXPECT_EQ(leases.registration()->group_id, "g-1");
   EXPECT_TRUE(logged("registered as group g-1 with " + fake_.url()));

@@ -157,8 +157,8 @@ TEST_F(AdapterRoutesTest, RangesGive206Or416) {
     std::string range, expect, content_range;
   } cases[] = {{"bytes=0-9", all.substr(0, 10), "bytes 0-9/" + n},
                {"bytes=10-", all.substr(10), "bytes 10-" + std::to_string(all.size() - 1) + "/" + n},
-               {"bytes=-5", all.substr(all.size() - 5), "bytes " + std::to_string(all.size() - 5) + "-" +
-                                                            std::to_string(all.size() - 1) + "/" + n},
+               {"bytes=-5", all.substr(all.size() - 5),
+                "bytes " + std::to_string(all.size() - 5) + "-" + std::to_string(all.size() - 1) + "/" + n},
                {"bytes=3-100000", all.substr(3), "bytes 3-" + std::to_string(all.size() - 1) + "/" + n}};
   for (const auto& c : cases) {
     const auto r = call(bhttp::verb::get, target, kUser, "", {{bhttp::field::range, c.range}});
@@ -205,8 +205,9 @@ TEST_F(AdapterRoutesTest, AdminDeletesUnaliasedVersionsOnly) {
 }
 
 TEST(TokenStoreTest, ConfigErrorsNeverShowTokens) {
-  EXPECT_THROW(http::TokenStore::from_json(nlohmann::json::parse(R"({"tokens": [{"token": "short", "role": "user"}]})"), "f"),
-               Error);
+  EXPECT_THROW(
+      http::TokenStore::from_json(nlohmann::json::parse(R"({"tokens": [{"token": "short", "role": "user"}]})"), "f"),
+      Error);
   try {
     http::TokenStore::from_json(
         nlohmann::json::parse(R"({"tokens": [{"token": "secret-secret-secret", "role": "root"}]})"), "f");

@@ -20,8 +20,8 @@ TEST(ByteRangeTest, Forms) {
   EXPECT_EQ(parse_byte_range("bytes=100-", 100, r), RangeResult::unsatisfiable);
   EXPECT_EQ(parse_byte_range("bytes=-0", 100, r), RangeResult::unsatisfiable);
   EXPECT_EQ(parse_byte_range("bytes=0-", 0, r), RangeResult::unsatisfiable);
-  for (const char* ignored : {"", "bytes=", "bytes=a-b", "bytes=9-3", "bytes=0-1,3-4", "lines=0-1", "bytes=-",
-                              "bytes=99999999999999999999-"})
+  for (const char* ignored :
+       {"", "bytes=", "bytes=a-b", "bytes=9-3", "bytes=0-1,3-4", "lines=0-1", "bytes=-", "bytes=99999999999999999999-"})
     EXPECT_EQ(parse_byte_range(ignored, 100, r), RangeResult::none) << ignored;
 }
 

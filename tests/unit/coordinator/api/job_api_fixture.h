@@ -51,8 +51,9 @@ class JobApiFixture : public ::testing::Test {
     registry_ = std::make_unique<ArtifactRegistry>(RegistryOptions{.root = dir_ / "registry", .create = true});
     jobs_ = std::make_unique<jobs::JobService>(*store_, *registry_,
                                                [this](const std::string& topic) { feed_->notify(topic); });
-    api_ = std::make_unique<api::JobApi>(api::JobApi{*jobs_, *store_, *files_, *feed_, catalog_, std::chrono::seconds(30),
-                                                     std::chrono::seconds(5), 3, std::chrono::seconds(60)});
+    api_ =
+        std::make_unique<api::JobApi>(api::JobApi{*jobs_, *store_, *files_, *feed_, catalog_, std::chrono::seconds(30),
+                                                  std::chrono::seconds(5), 3, std::chrono::seconds(60)});
     tokens_.add(kUser, http::Role::user);
     tokens_.add(kWorker, http::Role::worker);
     tokens_.add(kAdmin, http::Role::admin);
@@ -73,8 +74,8 @@ class JobApiFixture : public ::testing::Test {
     std::filesystem::remove_all(dir_);
   }
 
-  Response call(bhttp::verb method, const std::string& target, const std::string& body = "",
-                const char* token = kUser, std::vector<std::pair<std::string, std::string>> headers = {}) {
+  Response call(bhttp::verb method, const std::string& target, const std::string& body = "", const char* token = kUser,
+                std::vector<std::pair<std::string, std::string>> headers = {}) {
     Request req{method, target, 11};
     if (token) req.set(bhttp::field::authorization, std::string("Bearer ") + token);
     for (auto& [f, v] : headers) req.set(f, v);
@@ -108,8 +109,12 @@ class JobApiFixture : public ::testing::Test {
     return json(r);
   }
   std::string register_group(const std::string& sha = kSha) {
-    auto r = post("/v1/groups", {{"backbone_name", "tiny-bert"}, {"backbone_sha256", sha}, {"world_size", 2},
-                                 {"devices", {"cpu", "cpu"}}, {"host", "localhost"}},
+    auto r = post("/v1/groups",
+                  {{"backbone_name", "tiny-bert"},
+                   {"backbone_sha256", sha},
+                   {"world_size", 2},
+                   {"devices", {"cpu", "cpu"}},
+                   {"host", "localhost"}},
                   kWorker);
     EXPECT_EQ(status(r), 201u) << body(r);
     return json(r)["group_id"].get<std::string>();

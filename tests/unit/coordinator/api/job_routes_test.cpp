@@ -6,7 +6,6 @@ namespace {
 
 class JobRoutesTest : public JobApiFixture {};
 
-
 // DELETE /v1/files/{id}: admins only; never a live job's data; afterwards the file is gone for
 // downloads and submits. The retention sweep keeps live jobs' files however old.
 TEST_F(JobRoutesTest, FileRemovalSparesLiveJobsData) {
@@ -113,7 +112,12 @@ TEST_F(JobRoutesTest, BadSubmissionsNameTheProblemAndStoreNothing) {
       {with("/data/train", "/etc/passwd"), "does not read paths"},
       {with("/data/train", "file:" + std::string(64, 'e')), "unknown file id"},
       {with("/data/validation", "../../x.jsonl"), "data.validation"},
-      {[&] { nlohmann::json s = good; s.erase("task"); return s.dump(); }(), "task"},
+      {[&] {
+         nlohmann::json s = good;
+         s.erase("task");
+         return s.dump();
+       }(),
+       "task"},
       {nlohmann::json{{"spec", good}, {"priority", 1e9}}.dump(), "priority"},
       {nlohmann::json{{"spec", good}, {"max_attempts", 0}}.dump(), "max_attempts"},
       {nlohmann::json{{"spec", good}, {"prio", 1}}.dump(), "prio"},
@@ -156,7 +160,9 @@ TEST_F(JobRoutesTest, WorkerLeasesRunsAndCompletesAJob) {
   EXPECT_EQ(json(leased)["job"]["id"], job_id);
   EXPECT_EQ(json(leased)["job"]["spec"]["data"]["train"], "file:" + train_id_);
   auto hb = post("/v1/jobs/" + job_id + "/heartbeat",
-                 {{"lease_id", lease}, {"step", 10}, {"total_steps", 40},
+                 {{"lease_id", lease},
+                  {"step", 10},
+                  {"total_steps", 40},
                   {"metrics", {{"step", 10}, {"loss", 0.5}, {"samples_per_s", 100.0}}}},
                  kWorker);
   ASSERT_EQ(status(hb), 200u) << body(hb);
@@ -174,8 +180,9 @@ TEST_F(JobRoutesTest, WorkerLeasesRunsAndCompletesAJob) {
   const std::string other_jobs = publish_for("j-" + std::string(32, '0'));
   EXPECT_EQ(status(post("/v1/jobs/" + job_id + "/complete", {{"lease_id", lease}, {"artifact", other_jobs}}, kWorker)),
             409u);
-  EXPECT_EQ(status(post("/v1/jobs/" + job_id + "/complete", {{"lease_id", lease}, {"artifact", "sent@latest"}}, kWorker)),
-            409u);
+  EXPECT_EQ(
+      status(post("/v1/jobs/" + job_id + "/complete", {{"lease_id", lease}, {"artifact", "sent@latest"}}, kWorker)),
+      409u);
   const std::string artifact = publish_for(job_id);
   EXPECT_EQ(artifact, "sent@2");
   EXPECT_EQ(json(call(bhttp::verb::get, "/v1/jobs/" + job_id))["state"], "running");  // refusals changed nothing
@@ -203,18 +210,21 @@ TEST_F(JobRoutesTest, GroupsOnlyLeaseTheirBackbone) {
 }
 
 TEST_F(JobRoutesTest, GroupRegistrationKeepsTheSlurmJobId) {
-  auto r = post("/v1/groups", {{"backbone_name", "tiny-bert"}, {"backbone_sha256", kSha}, {"world_size", 1},
-                               {"slurm_job_id", "4242"}},
-                kWorker);
+  auto r =
+      post("/v1/groups",
+           {{"backbone_name", "tiny-bert"}, {"backbone_sha256", kSha}, {"world_size", 1}, {"slurm_job_id", "4242"}},
+           kWorker);
   ASSERT_EQ(status(r), 201u) << body(r);
   EXPECT_EQ(store_->get_group(json(r)["group_id"].get<std::string>()).slurm_job_id, "4242");
   EXPECT_EQ(store_->get_group(register_group()).slurm_job_id, "");  // optional
-  EXPECT_EQ(status(post("/v1/groups", {{"backbone_name", "x"}, {"backbone_sha256", kSha}, {"world_size", 1},
-                                       {"slurm_job_id", "42; rm -rf /"}},
-                        kWorker)),
-            400u);
-  EXPECT_EQ(status(post("/v1/groups", {{"backbone_name", "x"}, {"backbone_sha256", kSha}, {"world_size", 1},
-                                       {"slurm_job_id", 42}},
+  EXPECT_EQ(
+      status(
+          post("/v1/groups",
+               {{"backbone_name", "x"}, {"backbone_sha256", kSha}, {"world_size", 1}, {"slurm_job_id", "42; rm -rf /"}},
+               kWorker)),
+      400u);
+  EXPECT_EQ(status(post("/v1/groups",
+                        {{"backbone_name", "x"}, {"backbone_sha256", kSha}, {"world_size", 1}, {"slurm_job_id", 42}},
                         kWorker)),
             400u);
 }
@@ -233,11 +243,10 @@ TEST_F(JobRoutesTest, ReleasedGroupsJobIsQueuedAgainAndTheGroupMustRegisterAgain
 }
 
 TEST_F(JobRoutesTest, BadWorkerCallsAre400) {
-  EXPECT_EQ(status(post("/v1/groups", {{"backbone_name", "x"}, {"backbone_sha256", "short"}, {"world_size", 1}},
-                        kWorker)),
-            400u);
-  EXPECT_EQ(status(post("/v1/groups", {{"backbone_name", "x"}, {"backbone_sha256", kSha}, {"world_size", 0}},
-                        kWorker)),
+  EXPECT_EQ(
+      status(post("/v1/groups", {{"backbone_name", "x"}, {"backbone_sha256", "short"}, {"world_size", 1}}, kWorker)),
+      400u);
+  EXPECT_EQ(status(post("/v1/groups", {{"backbone_name", "x"}, {"backbone_sha256", kSha}, {"world_size", 0}}, kWorker)),
             400u);
   const std::string job_id = submit(spec())["id"];
   const std::string group = register_group();
@@ -348,8 +357,9 @@ TEST_F(JobRoutesTest, MetricsExposition) {
   EXPECT_NE(text.find("trellis_queue_depth 2\n"), std::string::npos);
   EXPECT_NE(text.find("trellis_groups 1\n"), std::string::npos);
   EXPECT_NE(text.find("trellis_leases 0\n"), std::string::npos);
-  EXPECT_NE(text.find("trellis_http_request_duration_seconds_count{route=\"/v1/jobs\",method=\"POST\",status=\"2xx\"} 2"),
-            std::string::npos)
+  EXPECT_NE(
+      text.find("trellis_http_request_duration_seconds_count{route=\"/v1/jobs\",method=\"POST\",status=\"2xx\"} 2"),
+      std::string::npos)
       << text;
 }
 

@@ -30,48 +30,57 @@ class StorageFailureTest : public JobApiFixture {
   std::vector<Scenario> scenarios() {
     return {
         {"POST /v1/jobs", [this] { return [this] { return post("/v1/jobs", spec()); }; }},
-        {"GET /v1/jobs", [this] {
+        {"GET /v1/jobs",
+         [this] {
            fresh_job();
            return [this] { return call(bhttp::verb::get, "/v1/jobs?limit=5"); };
          }},
-        {"GET /v1/jobs/{id}", [this] {
+        {"GET /v1/jobs/{id}",
+         [this] {
            const std::string id = fresh_job();
            return [this, id] { return call(bhttp::verb::get, "/v1/jobs/" + id); };
          }},
-        {"POST /v1/jobs/{id}/cancel", [this] {
+        {"POST /v1/jobs/{id}/cancel",
+         [this] {
            const std::string id = fresh_job();
            return [this, id] { return call(bhttp::verb::post, "/v1/jobs/" + id + "/cancel"); };
          }},
-        {"GET /v1/jobs/{id}/events", [this] {
+        {"GET /v1/jobs/{id}/events",
+         [this] {
            const std::string id = fresh_job();
            return [this, id] { return call(bhttp::verb::get, "/v1/jobs/" + id + "/events?wait=0"); };
          }},
-        {"POST /v1/groups", [this] {
+        {"POST /v1/groups",
+         [this] {
            return [this] {
              return post("/v1/groups", {{"backbone_name", "tiny-bert"}, {"backbone_sha256", kSha}, {"world_size", 1}},
                          kWorker);
            };
          }},
-        {"POST /v1/groups/{group}/lease", [this] {
+        {"POST /v1/groups/{group}/lease",
+         [this] {
            fresh_job();
            if (group_.empty()) group_ = register_group();
            return [this] { return post("/v1/groups/" + group_ + "/lease?wait=0", nlohmann::json::object(), kWorker); };
          }},
-        {"POST /v1/jobs/{id}/heartbeat", [this] {
+        {"POST /v1/jobs/{id}/heartbeat",
+         [this] {
            const auto [id, lease] = leased_job();
            return [this, id, lease] {
              return post("/v1/jobs/" + id + "/heartbeat", {{"lease_id", lease}, {"step", 1}, {"total_steps", 4}},
                          kWorker);
            };
          }},
-        {"POST /v1/jobs/{id}/complete", [this] {
+        {"POST /v1/jobs/{id}/complete",
+         [this] {
            const auto [id, lease] = leased_job();
            const std::string artifact = publish_for(id);
            return [this, id, lease, artifact] {
              return post("/v1/jobs/" + id + "/complete", {{"lease_id", lease}, {"artifact", artifact}}, kWorker);
            };
          }},
-        {"POST /v1/jobs/{id}/fail", [this] {
+        {"POST /v1/jobs/{id}/fail",
+         [this] {
            const auto [id, lease] = leased_job();
            return [this, id, lease] {
              return post("/v1/jobs/" + id + "/fail",
@@ -79,12 +88,14 @@ class StorageFailureTest : public JobApiFixture {
                          kWorker);
            };
          }},
-        {"POST /v1/jobs/{id}/cancelled", [this] {
+        {"POST /v1/jobs/{id}/cancelled",
+         [this] {
            const auto [id, lease] = leased_job();
            EXPECT_EQ(status(call(bhttp::verb::post, "/v1/jobs/" + id + "/cancel")), 200u);
            return [this, id, lease] { return post("/v1/jobs/" + id + "/cancelled", {{"lease_id", lease}}, kWorker); };
          }},
-        {"DELETE /v1/files/{id}", [this] {
+        {"DELETE /v1/files/{id}",
+         [this] {
            const std::string file = upload("{\"text\": \"x" + std::to_string(++priority_) + "\", \"label\": \"a\"}\n");
            return [this, file] { return call(bhttp::verb::delete_, "/v1/files/" + file, "", kAdmin); };
          }},

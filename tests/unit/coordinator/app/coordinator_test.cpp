@@ -30,12 +30,14 @@ class CoordinatorTest : public ::testing::Test {
  protected:
   void SetUp() override {
     std::random_device rd;
-    dir_ = fs::temp_directory_path() / ("trellis-coordinator-app-" + std::to_string(::getpid()) + "-" + std::to_string(rd()));
+    dir_ = fs::temp_directory_path() /
+           ("trellis-coordinator-app-" + std::to_string(::getpid()) + "-" + std::to_string(rd()));
     fs::create_directories(dir_ / "configs" / "backbones");
     std::ofstream(dir_ / "configs" / "backbones" / "tiny-bert.json")
         << R"({"name": "tiny-bert", "dir": "nowhere", "lowercase": true, "weights_sha256": ")" << kSha << "\"}";
     std::ofstream(dir_ / "auth.json") << R"({"tokens": [{"token": ")" << kUser << R"(", "role": "user"},
-                                                      {"token": ")" << kWorker << R"(", "role": "worker"}]})";
+                                                      {"token": ")"
+                                      << kWorker << R"(", "role": "worker"}]})";
   }
   void TearDown() override { fs::remove_all(dir_); }
 

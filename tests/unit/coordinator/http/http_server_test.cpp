@@ -95,8 +95,8 @@ TEST_F(HttpServerTest, LimitsAnswer413And431) {
 // server answers before or after the last byte arrives.
 TEST_F(HttpServerTest, RefusedLargeBodyStillGetsItsAnswer) {
   const std::string body(8 << 20, 'a');  // more than the socket buffers hold
-  const std::string answer =
-      exchange("POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+  const std::string answer = exchange(
+      "POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
   EXPECT_EQ(answer.rfind("HTTP/1.1 413", 0), 0u) << answer.substr(0, 200);
   EXPECT_NE(answer.find("Connection: close"), std::string::npos);
 }
@@ -123,7 +123,8 @@ TEST_F(HttpServerTest, RefusedBodySentSlowlyStillGetsItsAnswer) {
 }
 
 TEST_F(HttpServerTest, OverlongUrlIs431) {
-  EXPECT_EQ(exchange("GET /v1/" + std::string(3000, 'a') + " HTTP/1.1\r\nHost: x\r\n\r\n").rfind("HTTP/1.1 431", 0), 0u);
+  EXPECT_EQ(exchange("GET /v1/" + std::string(3000, 'a') + " HTTP/1.1\r\nHost: x\r\n\r\n").rfind("HTTP/1.1 431", 0),
+            0u);
 }
 
 // Thousands of idle connections (some mid-request) do not keep a new client from being served.

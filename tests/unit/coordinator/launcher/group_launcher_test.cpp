@@ -214,7 +214,7 @@ TEST_F(GroupLauncherTest, PendingGroupIsWithdrawnWhenTheQueueEmpties) {
   EXPECT_EQ(t.cancelled, std::vector<std::string>{id});
   EXPECT_EQ(slurm_.cancels, std::vector<std::string>{id});
   EXPECT_TRUE(launcher_->tick().cancelled.empty());  // not again at once
-  store_->submit(make_request("a2"));  // g-manual is busy: a new group
+  store_->submit(make_request("a2"));                // g-manual is busy: a new group
   EXPECT_EQ(launcher_->tick().submitted.size(), 1u);
 }
 
@@ -313,12 +313,13 @@ TEST_F(GroupLauncherTest, RestartKeepsLaunchedIds) {
 TEST_F(GroupLauncherTest, ReleaseCallbackIsUsed) {
   std::vector<std::string> released_groups;
   LauncherOptions o;
-  GroupLauncher launcher(*store_, slurm_, clock_, o,
-                         [&](const std::string& group, const JobError& e) {
-                           released_groups.push_back(group);
-                           return store_->release_group(group, e);
-                         },
-                         [](const std::string&) {});
+  GroupLauncher launcher(
+      *store_, slurm_, clock_, o,
+      [&](const std::string& group, const JobError& e) {
+        released_groups.push_back(group);
+        return store_->release_group(group, e);
+      },
+      [](const std::string&) {});
   store_->submit(make_request("a1"));
   const std::string id = launcher.tick().submitted.at(0);
   slurm_.listed[id] = LaunchState::running;

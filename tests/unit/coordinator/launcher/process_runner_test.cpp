@@ -95,8 +95,9 @@ class FakeSlurmCommands : public ::testing::Test {
            "printf '%s\\n' \"$@\" > \"$(dirname \"$0\")/sbatch.args\"\n"
            "echo \"$TRELLIS_TOKEN_FILE\" > \"$(dirname \"$0\")/sbatch.env\"\n"
            "echo '4242;cluster'\n");
-    script("squeue", "printf '%s\\n' \"$@\" > \"$(dirname \"$0\")/squeue.args\"\n"
-                     "echo '4242 RUNNING'; echo '4243 PENDING'; echo '4244 COMPLETING'; echo '9999 RUNNING'\n");
+    script("squeue",
+           "printf '%s\\n' \"$@\" > \"$(dirname \"$0\")/squeue.args\"\n"
+           "echo '4242 RUNNING'; echo '4243 PENDING'; echo '4244 COMPLETING'; echo '9999 RUNNING'\n");
     script("scancel", "echo \"$1\" > \"$(dirname \"$0\")/scancel.args\"\n");
     options_.sbatch_script = dir_ / "worker_group.sbatch";
     options_.sbatch_args = {"--partition=debug", "--nodes=1"};
@@ -126,10 +127,13 @@ class FakeSlurmCommands : public ::testing::Test {
 TEST_F(FakeSlurmCommands, SubmitPassesTheBackboneAndReadsTheJobId) {
   SlurmCommandClient client(options_);
   EXPECT_EQ(client.submit({"all-MiniLM-L6-v2", std::string(64, 'a')}), "4242");
-  EXPECT_EQ(read("sbatch.args"), "--parsable\n--job-name=trellis-all-MiniLM-L6-v2\n"
-                                 "--export=ALL,TRELLIS_BACKBONE=all-MiniLM-L6-v2,TRELLIS_BACKBONE_SHA256=" +
-                                     std::string(64, 'a') + ",TRELLIS_COORDINATOR_URL=http://node0:8080\n"
-                                     "--partition=debug\n--nodes=1\n" + (dir_ / "worker_group.sbatch").string() + "\n");
+  EXPECT_EQ(read("sbatch.args"),
+            "--parsable\n--job-name=trellis-all-MiniLM-L6-v2\n"
+            "--export=ALL,TRELLIS_BACKBONE=all-MiniLM-L6-v2,TRELLIS_BACKBONE_SHA256=" +
+                std::string(64, 'a') +
+                ",TRELLIS_COORDINATOR_URL=http://node0:8080\n"
+                "--partition=debug\n--nodes=1\n" +
+                (dir_ / "worker_group.sbatch").string() + "\n");
   EXPECT_EQ(read("sbatch.env"), "/shared/worker.token\n");  // --launcher-env, via the environment
 }
 

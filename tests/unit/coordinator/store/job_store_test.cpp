@@ -238,7 +238,8 @@ TYPED_TEST(JobStoreTest, PreemptionsDoNotUseUpAttempts) {
     l = *next;
   }
   const auto ev = s.events(l.job.id, 0, 100);
-  const auto last_error = std::find_if(ev.rbegin(), ev.rend(), [](const JobEvent& e) { return e.kind == EventKind::error; });
+  const auto last_error =
+      std::find_if(ev.rbegin(), ev.rend(), [](const JobEvent& e) { return e.kind == EventKind::error; });
   ASSERT_NE(last_error, ev.rend());
   EXPECT_EQ(last_error->payload.at("preemptions"), 3);
   // The one real failure max_attempts = 1 allows ends the job.
@@ -628,7 +629,7 @@ TYPED_TEST(JobStoreTest, ConcurrentSubmitsAreGroupCommittedCorrectly) {
       for (int i = 0; i < kEach; ++i) {
         auto r = make_request("t" + std::to_string(t));
         if (i % 5 == 0) r.idempotency_key = "shared-" + std::to_string(i);  // same key in every thread
-        if (i % 7 == 3) r.spec.train.batch_size = 0;                         // invalid
+        if (i % 7 == 3) r.spec.train.batch_size = 0;                        // invalid
         if (i % 5 == 0) r.spec.task = "shared";
         try {
           ids[t].push_back(this->store_->submit(r).job.id);

@@ -49,16 +49,29 @@ const std::vector<std::pair<std::string, Operation>>& operations() {
       {"lease", [](JobInState& s) { s.store.lease("g1", 10s); }},
       {"heartbeat", [](JobInState& s) { s.store.heartbeat(s.job_id, s.lease_id, 2, 10, nullptr); }},
       {"complete", [](JobInState& s) { s.store.complete(s.job_id, s.lease_id, "sst2@1"); }},
-      {"fail retryable", [](JobInState& s) { s.store.fail(s.job_id, s.lease_id, {"oom", "m"}, true); }},
-      {"fail final", [](JobInState& s) { s.store.fail(s.job_id, s.lease_id, {"bad", "m"}, false); }},
-      {"hand back", [](JobInState& s) { s.store.fail(s.job_id, s.lease_id, {kPreempted, "m"}, true); }},
+      {"fail retryable",
+       [](JobInState& s) {
+         s.store.fail(s.job_id, s.lease_id, {"oom", "m"}, true);
+       }},
+      {"fail final",
+       [](JobInState& s) {
+         s.store.fail(s.job_id, s.lease_id, {"bad", "m"}, false);
+       }},
+      {"hand back",
+       [](JobInState& s) {
+         s.store.fail(s.job_id, s.lease_id, {kPreempted, "m"}, true);
+       }},
       {"cancel", [](JobInState& s) { s.store.cancel(s.job_id); }},
       {"cancelled", [](JobInState& s) { s.store.cancelled(s.job_id, s.lease_id); }},
-      {"expire", [](JobInState& s) {
+      {"expire",
+       [](JobInState& s) {
          s.clock.advance(11s);
          s.store.expire_leases(s.clock.now());
        }},
-      {"release group", [](JobInState& s) { s.store.release_group("g1", {"group_ended", "m"}); }},
+      {"release group",
+       [](JobInState& s) {
+         s.store.release_group("g1", {"group_ended", "m"});
+       }},
   };
   return ops;
 }

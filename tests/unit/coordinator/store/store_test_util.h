@@ -21,8 +21,8 @@ inline JobSpec make_spec(const std::string& task = "sst2") {
   return spec;
 }
 
-inline SubmitRequest make_request(const std::string& task = "sst2", int priority = 0,
-                                  const std::string& sha = kShaA, int max_attempts = 3) {
+inline SubmitRequest make_request(const std::string& task = "sst2", int priority = 0, const std::string& sha = kShaA,
+                                  int max_attempts = 3) {
   SubmitRequest r;
   r.spec = make_spec(task);
   r.backbone_sha256 = sha;

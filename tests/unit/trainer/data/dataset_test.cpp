@@ -19,7 +19,6 @@
 namespace trellis {
 namespace {
 
-
 using testing::error_of;
 
 std::vector<RawExample> from(const std::string& content, TableFormat format, const std::string& source,
@@ -31,8 +30,8 @@ std::vector<RawExample> jsonl(const std::string& content, TaskType type = TaskTy
                               FieldNames names = {}, bool require_label = true) {
   return from(content, TableFormat::jsonl, "train.jsonl", type, names, require_label);
 }
-std::vector<RawExample> csv(const std::string& content, TaskType type = TaskType::classification,
-                            FieldNames names = {}, bool require_label = true) {
+std::vector<RawExample> csv(const std::string& content, TaskType type = TaskType::classification, FieldNames names = {},
+                            bool require_label = true) {
   return from(content, TableFormat::csv, "dev.csv", type, names, require_label);
 }
 
@@ -63,8 +62,8 @@ TEST(Examples, ClassificationLabelsFromJson) {
 
 TEST(Examples, TextPairAndCustomFieldNames) {
   FieldNames names{"premise", "hypothesis", "gold"};
-  const auto ex = csv("id,premise,hypothesis,gold\n7,\"A man, sleeping\",A person,entailment\n",
-                      TaskType::classification, names);
+  const auto ex =
+      csv("id,premise,hypothesis,gold\n7,\"A man, sleeping\",A person,entailment\n", TaskType::classification, names);
   ASSERT_EQ(ex.size(), 1u);
   EXPECT_EQ(ex[0].text, "A man, sleeping");
   EXPECT_EQ(ex[0].text_pair, "A person");
@@ -158,7 +157,9 @@ TEST(Examples, FieldErrorsNameFileLineAndField) {
              "dev.csv:3: field 'label' must be a finite number for regression, got string \"x\"");
   EXPECT_HAS(c("text,label\n"), "dev.csv: no examples");
   EXPECT_HAS(error_of([] { jsonl("\n\n"); }), "train.jsonl: no examples");
-  EXPECT_HAS(error_of([] { jsonl("{\"text\": \"a\", \"label\": 1}\n", T::classification, FieldNames{"x", {}, "x"}); }),
+  EXPECT_HAS(error_of([] {
+               jsonl("{\"text\": \"a\", \"label\": 1}\n", T::classification, FieldNames{"x", {}, "x"});
+             }),
              "must be different fields");
 }
 
@@ -172,7 +173,9 @@ TEST(Examples, ReadExamplesFromFile) {
   std::ofstream(dir / "bad.tsv") << "text\tlabel\nhello\t\n";
   EXPECT_HAS(error_of([&] { read_examples(dir / "bad.tsv", {}, TaskType::classification); }),
              (dir / "bad.tsv").string() + ":2: field 'label' is empty");
-  EXPECT_HAS(error_of([&] { read_examples(dir / "bad.tsv", {}, TaskType::classification, true, {{}, "up.tsv"}); }),
+  EXPECT_HAS(error_of([&] {
+               read_examples(dir / "bad.tsv", {}, TaskType::classification, true, {{}, "up.tsv"});
+             }),
              "up.tsv:2: field 'label' is empty");
   std::filesystem::remove_all(dir);
 }
@@ -302,7 +305,9 @@ TEST(Holdout, Errors) {
   EXPECT_HAS(error_of([] { split_holdout(numbered(1), 0.5, 1); }), "cannot hold out 0.5 of 1 example(s)");
   EXPECT_HAS(error_of([] { split_holdout(numbered(2), 0.9, 1); }), "both the training and the validation part");
   EXPECT_HAS(error_of([] { split_holdout(numbered(0), 0.5, 1); }), "cannot hold out");
-  EXPECT_HAS(error_of([] { split_holdout(labelled({"a", "b", "c"}), 0.5, 1, true); }),
+  EXPECT_HAS(error_of([] {
+               split_holdout(labelled({"a", "b", "c"}), 0.5, 1, true);
+             }),
              "every label has a single example");
 }
 

@@ -30,20 +30,20 @@ void expect_classification(const std::vector<int64_t>& pred, const std::vector<i
 }
 
 TEST(ClassificationMetrics, Multiclass) {
-  expect_classification({0, 2, 1, 0, 0, 2, 0, 1, 2, 1}, {0, 1, 2, 0, 1, 2, 0, 1, 2, 2}, 3,
-                        0.59999999999999998, 0.58730158730158732, 0.40909090909090912);
+  expect_classification({0, 2, 1, 0, 0, 2, 0, 1, 2, 1}, {0, 1, 2, 0, 1, 2, 0, 1, 2, 2}, 3, 0.59999999999999998,
+                        0.58730158730158732, 0.40909090909090912);
 }
 
 TEST(ClassificationMetrics, Binary) {
-  expect_classification({1, 0, 0, 1, 1, 0, 1, 1}, {1, 1, 0, 0, 1, 0, 1, 1}, 2,
-                        0.75, 0.73333333333333339, 0.46666666666666667);
+  expect_classification({1, 0, 0, 1, 1, 0, 1, 1}, {1, 1, 0, 0, 1, 0, 1, 1}, 2, 0.75, 0.73333333333333339,
+                        0.46666666666666667);
 }
 
 TEST(ClassificationMetrics, ClassesAbsentFromGoldOrPredictions) {
   // Class 2 is predicted but never true (F1 0, counted); class 3 is in the label set but occurs
   // nowhere (left out of the macro average, as scikit-learn does without labels=).
-  expect_classification({0, 2, 1, 1, 0}, {0, 0, 1, 1, 1}, 4,
-                        0.59999999999999998, 0.43333333333333335, 0.36084391824351614);
+  expect_classification({0, 2, 1, 1, 0}, {0, 0, 1, 1, 1}, 4, 0.59999999999999998, 0.43333333333333335,
+                        0.36084391824351614);
 }
 
 TEST(ClassificationMetrics, ConstantPredictionsGiveZeroMcc) {
@@ -79,8 +79,8 @@ void expect_regression(const std::vector<double>& pred, const std::vector<double
 }
 
 TEST(RegressionMetrics, Basic) {
-  expect_regression({2.5, 0.0, 2.1, 1.6, 3.0, 1.0}, {3.0, -0.5, 2.0, 1.5, 2.8, 0.9},
-                    0.095000000000000015, 0.97924285646753184, 0.94285714285714295);
+  expect_regression({2.5, 0.0, 2.1, 1.6, 3.0, 1.0}, {3.0, -0.5, 2.0, 1.5, 2.8, 0.9}, 0.095000000000000015,
+                    0.97924285646753184, 0.94285714285714295);
 }
 
 TEST(RegressionMetrics, TiesUseAverageRanks) {

@@ -107,15 +107,15 @@ TEST(Jsonl, Errors) {
 }
 
 TEST(Csv, QuotingEdgeCases) {
-  const Table t = csv(
-      "\xEF\xBB\xBFtext,label,note\r\n"
-      "plain,pos,\r\n"                               // line 2: empty last field
-      "\"with, comma\",neg,\"say \"\"hi\"\"\"\r\n"   // line 3
-      "\r\n"                                         // line 4: skipped
-      "\"multi\nline\r\nvalue\",pos,x\n"             // lines 5-7
-      "a \"quote\" inside,neg,\"\"\n"                // line 8: literal quotes, empty quoted field
-      "\n"
-      "last,pos,end");                               // line 10, no final newline
+  const Table t =
+      csv("\xEF\xBB\xBFtext,label,note\r\n"
+          "plain,pos,\r\n"                              // line 2: empty last field
+          "\"with, comma\",neg,\"say \"\"hi\"\"\"\r\n"  // line 3
+          "\r\n"                                        // line 4: skipped
+          "\"multi\nline\r\nvalue\",pos,x\n"            // lines 5-7
+          "a \"quote\" inside,neg,\"\"\n"               // line 8: literal quotes, empty quoted field
+          "\n"
+          "last,pos,end");  // line 10, no final newline
   ASSERT_EQ(t.columns, (std::vector<std::string>{"text", "label", "note"}));
   EXPECT_EQ(t.header_line, 1u);
   ASSERT_EQ(t.rows.size(), 5u);
@@ -210,7 +210,7 @@ TEST(ReadTable, FilesFormatsAndNames) {
   const std::string msg = error_of([&] { read_table(bad, {TableFormat::csv, "train.csv"}); });
   EXPECT_HAS(msg, "train.csv:2: expected 2 fields");
 
-  const auto missing = dir.write("x.jsonl", "") .parent_path() / "nope.jsonl";
+  const auto missing = dir.write("x.jsonl", "").parent_path() / "nope.jsonl";
   EXPECT_HAS(error_of([&] { read_table(missing); }), "cannot open '" + missing.string() + "'");
 }
 

@@ -43,13 +43,13 @@ std::string parse_error(std::vector<std::byte> bytes) {
   return "(no error)";
 }
 
-#define EXPECT_PARSE_ERROR(bytes, ...)                                                  \
-  do {                                                                                  \
-    std::string msg_ = parse_error(bytes);                                              \
-    EXPECT_EQ(msg_.rfind("m.safetensors", 0), 0u) << msg_;                              \
-    for (std::string part_ : {__VA_ARGS__}) {                                           \
+#define EXPECT_PARSE_ERROR(bytes, ...)                                                        \
+  do {                                                                                        \
+    std::string msg_ = parse_error(bytes);                                                    \
+    EXPECT_EQ(msg_.rfind("m.safetensors", 0), 0u) << msg_;                                    \
+    for (std::string part_ : {__VA_ARGS__}) {                                                 \
       EXPECT_NE(msg_.find(part_), std::string::npos) << "'" << part_ << "' not in: " << msg_; \
-    }                                                                                   \
+    }                                                                                         \
   } while (0)
 
 // Sample tensors of every dtype.
@@ -120,8 +120,8 @@ TEST(Safetensors, RoundTrip) {
   auto bytes = serialize_safetensors(s.tensors(), s.metadata());
   SafetensorsFile f = SafetensorsFile::parse(bytes, "rt");
   expect_matches_sample(f);
-  EXPECT_EQ(f.names(), (std::vector<std::string>{"bias", "brain", "empty", "half", "i16", "i32", "i8", "ids",
-                                                 "mask", "scalar", "u8", "weight"}));
+  EXPECT_EQ(f.names(), (std::vector<std::string>{"bias", "brain", "empty", "half", "i16", "i32", "i8", "ids", "mask",
+                                                 "scalar", "u8", "weight"}));
   EXPECT_EQ(f.get("scalar").numel(), 1);
   EXPECT_EQ(f.get("empty").numel(), 0);
   EXPECT_EQ(f.get("weight").numel(), 6);
@@ -205,8 +205,7 @@ TEST(Safetensors, WriterRejectsBadInput) {
 }
 
 TEST(SafetensorsReader, ShortFiles) {
-  for (size_t n = 0; n < 8; ++n)
-    EXPECT_PARSE_ERROR(std::vector<std::byte>(n), "shorter than the 8-byte header length");
+  for (size_t n = 0; n < 8; ++n) EXPECT_PARSE_ERROR(std::vector<std::byte>(n), "shorter than the 8-byte header length");
 }
 
 TEST(SafetensorsReader, HeaderLength) {
@@ -235,10 +234,14 @@ TEST(SafetensorsReader, EntryFields) {
   EXPECT_PARSE_ERROR(one(R"({"dtype":4,"shape":[2],"data_offsets":[0,8]})"), "tensor 't'", "'dtype' must be a string");
   EXPECT_PARSE_ERROR(one(R"({"dtype":"F8_E4M3","shape":[8],"data_offsets":[0,8]})"), "tensor 't'",
                      "unsupported dtype 'F8_E4M3'", "BF16");
-  EXPECT_PARSE_ERROR(one(R"({"dtype":"F32","shape":2,"data_offsets":[0,8]})"), "tensor 't'", "'shape' must be an array");
-  EXPECT_PARSE_ERROR(one(R"({"dtype":"F32","shape":[-2],"data_offsets":[0,8]})"), "tensor 't'", "non-negative integers");
-  EXPECT_PARSE_ERROR(one(R"({"dtype":"F32","shape":[2.0],"data_offsets":[0,8]})"), "tensor 't'", "non-negative integers");
-  EXPECT_PARSE_ERROR(one(R"({"dtype":"F32","shape":["2"],"data_offsets":[0,8]})"), "tensor 't'", "non-negative integers");
+  EXPECT_PARSE_ERROR(one(R"({"dtype":"F32","shape":2,"data_offsets":[0,8]})"), "tensor 't'",
+                     "'shape' must be an array");
+  EXPECT_PARSE_ERROR(one(R"({"dtype":"F32","shape":[-2],"data_offsets":[0,8]})"), "tensor 't'",
+                     "non-negative integers");
+  EXPECT_PARSE_ERROR(one(R"({"dtype":"F32","shape":[2.0],"data_offsets":[0,8]})"), "tensor 't'",
+                     "non-negative integers");
+  EXPECT_PARSE_ERROR(one(R"({"dtype":"F32","shape":["2"],"data_offsets":[0,8]})"), "tensor 't'",
+                     "non-negative integers");
   EXPECT_PARSE_ERROR(one(R"({"dtype":"F32","shape":[2],"data_offsets":[0]})"), "tensor 't'", "[begin, end]");
   EXPECT_PARSE_ERROR(one(R"({"dtype":"F32","shape":[2],"data_offsets":[0,8,9]})"), "tensor 't'", "[begin, end]");
   EXPECT_PARSE_ERROR(one(R"({"dtype":"F32","shape":[2],"data_offsets":[-1,8]})"), "tensor 't'", "[begin, end]");
@@ -259,22 +262,27 @@ TEST(SafetensorsReader, EntryFields) {
 
 TEST(SafetensorsReader, BufferMustBeTiledExactly) {
   const std::string a = R"("a":{"dtype":"U8","shape":[4],"data_offsets":[0,4]})";
-  EXPECT_PARSE_ERROR(make_file("{" + a + R"(,"b":{"dtype":"U8","shape":[4],"data_offsets":[2,6]}})", 6),
-                     "tensor 'b'", "overlap tensor 'a'");
+  EXPECT_PARSE_ERROR(make_file("{" + a + R"(,"b":{"dtype":"U8","shape":[4],"data_offsets":[2,6]}})", 6), "tensor 'b'",
+                     "overlap tensor 'a'");
   EXPECT_PARSE_ERROR(make_file("{" + a + R"(,"b":{"dtype":"U8","shape":[4],"data_offsets":[0,4]}})", 4),
                      "overlap tensor 'a'");
-  EXPECT_PARSE_ERROR(make_file("{" + a + R"(,"b":{"dtype":"U8","shape":[2],"data_offsets":[6,8]}})", 8),
-                     "bytes [4, 6)", "hole before tensor 'b'");
+  EXPECT_PARSE_ERROR(make_file("{" + a + R"(,"b":{"dtype":"U8","shape":[2],"data_offsets":[6,8]}})", 8), "bytes [4, 6)",
+                     "hole before tensor 'b'");
   EXPECT_PARSE_ERROR(make_file(R"({"b":{"dtype":"U8","shape":[2],"data_offsets":[2,4]}})", 4), "bytes [0, 2)");
   EXPECT_PARSE_ERROR(make_file("{" + a + "}", 7), "3 trailing bytes");
   EXPECT_PARSE_ERROR(make_file("{}", 1), "1 trailing bytes");
   // Zero-size tensors at a boundary are fine, and so is an exact tiling in any key order.
-  EXPECT_NO_THROW(SafetensorsFile::parse(
-      make_file(R"({"z":{"dtype":"U8","shape":[0],"data_offsets":[4,4]},"b":{"dtype":"U8","shape":[4],"data_offsets":[4,8]},)" + a + "}", 8), "ok"));
+  EXPECT_NO_THROW(SafetensorsFile::parse(make_file(R"({"z":{"dtype":"U8","shape":[0],"data_offsets":[4,4]},)"
+                                                   R"("b":{"dtype":"U8","shape":[4],"data_offsets":[4,8]},)" +
+                                                       a + "}",
+                                                   8),
+                                         "ok"));
 }
 
 TEST(SafetensorsReader, DuplicateNames) {
-  EXPECT_PARSE_ERROR(make_file(R"({"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},"a":{"dtype":"U8","shape":[1],"data_offsets":[1,2]}})", 2),
+  EXPECT_PARSE_ERROR(make_file(R"({"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},)"
+                               R"("a":{"dtype":"U8","shape":[1],"data_offsets":[1,2]}})",
+                               2),
                      "'a' appears more than once");
 }
 

@@ -14,7 +14,8 @@ TEST(EncoderParity, MatchesHuggingFaceOnPaddedBatch) {
   const auto ref_path = testing::testdata_dir() / "encoder_reference.safetensors";
   const auto bb_dir = testing::real_backbone_dir();
   if (!std::filesystem::exists(ref_path) || !std::filesystem::exists(bb_dir / "model.safetensors"))
-    GTEST_SKIP() << "needs " << ref_path << " and " << bb_dir << " (run cluster/setup.sh and the reference_data_setup test)";
+    GTEST_SKIP() << "needs " << ref_path << " and " << bb_dir
+                 << " (run cluster/setup.sh and the reference_data_setup test)";
   auto backbone = Backbone::load(testing::real_backbone_descriptor());
   auto ref = SafetensorsFile::open(ref_path);
   at::Tensor ids = to_tensor(ref.get("input_ids"));

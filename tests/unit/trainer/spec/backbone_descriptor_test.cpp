@@ -78,9 +78,12 @@ TEST_F(BackboneDescriptorTest, Errors) {
   EXPECT_CONTAINS(error_of(f, R"({"name": "m", "dir": ""})"), "field 'dir' must not be empty");
   EXPECT_CONTAINS(error_of(f, R"({"name": 3, "dir": "d"})"), "field 'name' must be a string");
   EXPECT_CONTAINS(error_of(f, R"({"name": "../m", "dir": "d"})"), "field 'name' must match");
-  EXPECT_CONTAINS(error_of(f, R"({"name": "m", "dir": "d", "lowercase": "yes"})"), "field 'lowercase' must be true or false");
-  EXPECT_CONTAINS(error_of(f, R"({"name": "m", "dir": "d", "weights_sha256": "abc"})"), "field 'weights_sha256' must be 64 hexadecimal");
-  EXPECT_CONTAINS(error_of(f, R"({"name": "m", "dir": "d", "weights_sha256": 5})"), "field 'weights_sha256' must be a string or null");
+  EXPECT_CONTAINS(error_of(f, R"({"name": "m", "dir": "d", "lowercase": "yes"})"),
+                  "field 'lowercase' must be true or false");
+  EXPECT_CONTAINS(error_of(f, R"({"name": "m", "dir": "d", "weights_sha256": "abc"})"),
+                  "field 'weights_sha256' must be 64 hexadecimal");
+  EXPECT_CONTAINS(error_of(f, R"({"name": "m", "dir": "d", "weights_sha256": 5})"),
+                  "field 'weights_sha256' must be a string or null");
   EXPECT_CONTAINS(error_of(f, R"({"name": "m", "dir": "d", "vocab": 5})"), "field 'vocab' must be a string");
   EXPECT_CONTAINS(error_of(f, R"({"name": "m", "dir": "d", "tokenizer": "x"})"), "field 'tokenizer' is unknown");
   EXPECT_CONTAINS(error_of(f, R"({"name": "m", "name": "n", "dir": "d"})"), "'name' appears more than once");
@@ -96,8 +99,10 @@ TEST_F(BackboneDescriptorTest, FindSearchesDirsInOrder) {
   write("a/configs/backbones/m.json", R"({"name": "m", "dir": "from-a"})");
   write("b/configs/backbones/m.json", R"({"name": "m", "dir": "from-b"})");
   write("b/configs/backbones/only-b.json", R"({"name": "only-b", "dir": "x"})");
-  EXPECT_EQ(find_backbone("m", {root_ / "a" / "configs", root_ / "b" / "configs"}).dir, root_ / "a/configs/backbones/from-a");
-  EXPECT_EQ(find_backbone("m", {root_ / "b" / "configs", root_ / "a" / "configs"}).dir, root_ / "b/configs/backbones/from-b");
+  EXPECT_EQ(find_backbone("m", {root_ / "a" / "configs", root_ / "b" / "configs"}).dir,
+            root_ / "a/configs/backbones/from-a");
+  EXPECT_EQ(find_backbone("m", {root_ / "b" / "configs", root_ / "a" / "configs"}).dir,
+            root_ / "b/configs/backbones/from-b");
   EXPECT_EQ(find_backbone("only-b", {root_ / "a" / "configs", root_ / "b" / "configs"}).name, "only-b");
 }
 

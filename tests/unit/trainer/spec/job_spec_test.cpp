@@ -23,8 +23,10 @@ json minimal() { return {{"task", "t"}, {"data", {{"train", "train.jsonl"}}}}; }
 json full_example() {
   return json::parse(R"({"task": "uci-sentiment", "backbone": "all-MiniLM-L6-v2", "method": "houlsby",
  "adapter": {"bottleneck": 64, "nonlinearity": "gelu", "init_std": 0.001},
- "data": {"train": "train.jsonl", "validation": "dev.jsonl", "validation_fraction": 0.1, "text_field": "text", "text_pair_field": null, "label_field": "label", "task_type": "classification", "max_seq_len": 128},
- "train": {"epochs": 3, "batch_size": 32, "learning_rate": 0.001, "warmup_ratio": 0.1, "weight_decay": 0.01, "max_grad_norm": 1.0, "seed": 42, "metric": "accuracy", "eval_every_steps": 0, "dropout": 0.1}})");
+ "data": {"train": "train.jsonl", "validation": "dev.jsonl", "validation_fraction": 0.1, "text_field": "text",
+          "text_pair_field": null, "label_field": "label", "task_type": "classification", "max_seq_len": 128},
+ "train": {"epochs": 3, "batch_size": 32, "learning_rate": 0.001, "warmup_ratio": 0.1, "weight_decay": 0.01,
+           "max_grad_norm": 1.0, "seed": 42, "metric": "accuracy", "eval_every_steps": 0, "dropout": 0.1}})");
 }
 
 // Expects parse_job_spec to throw an Error whose message contains every one of `parts`.
@@ -303,7 +305,8 @@ TEST_F(JobSpecFile, EmptyFileIsInvalidJson) {
 }
 
 TEST_F(JobSpecFile, DuplicateKeysAreErrors) {
-  std::string msg = error_of(write("dup.json", R"({"task": "a", "train": {"epochs": 1, "epochs": 2}, "data": {"train": "x"}})"));
+  std::string msg =
+      error_of(write("dup.json", R"({"task": "a", "train": {"epochs": 1, "epochs": 2}, "data": {"train": "x"}})"));
   EXPECT_NE(msg.find("dup.json"), std::string::npos) << msg;
   EXPECT_NE(msg.find("'train.epochs' appears more than once"), std::string::npos) << msg;
 }

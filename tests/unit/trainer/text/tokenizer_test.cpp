@@ -70,9 +70,9 @@ class TempDir {
 };
 
 // ids: [PAD]=0 [UNK]=1 [CLS]=2 [SEP]=3 [MASK]=4, then the words below from 5.
-const Strings kTinyTokens = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "un", "unaff", "##aff", "##able",
-                             "##a",   "##ble", "a",     "##b",   "b",      "hello", "world", "!", ",",
-                             "cafe",  "the",   "end",   "##s",   "naive",  "i",     "##i", "x"};
+const Strings kTinyTokens = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "un",    "unaff", "##aff", "##able",
+                             "##a",   "##ble", "a",     "##b",   "b",      "hello", "world", "!",     ",",
+                             "cafe",  "the",   "end",   "##s",   "naive",  "i",     "##i",   "x"};
 
 BertTokenizer tiny_tokenizer(TokenizerOptions options = {}) {
   return BertTokenizer(Vocab::from_tokens(kTinyTokens), std::move(options));
@@ -123,7 +123,10 @@ TEST(Vocab, LoadErrorsNameTheFileAndLine) {
 TEST(BertNormalizer, CleansPadsStripsAndLowercases) {
   BertNormalizer n;
   // \x01 and ZWSP removed, \t and NBSP become spaces.
-  EXPECT_EQ(n.normalize("A\tb\x01\xE2\x80\x8B" "c\xC2\xA0" "D"), U"a bc d");
+  EXPECT_EQ(n.normalize("A\tb\x01\xE2\x80\x8B"
+                        "c\xC2\xA0"
+                        "D"),
+            U"a bc d");
   EXPECT_EQ(n.normalize("Crème"), U"creme");
   EXPECT_EQ(n.normalize("中文"), U" 中  文 ");
   EXPECT_EQ(n.normalize("\xC4\xB0"), U"i");  // İ: NFD I + U+0307, mark stripped, then lowercased
@@ -134,13 +137,20 @@ TEST(BertNormalizer, CleansPadsStripsAndLowercases) {
 
 TEST(BertNormalizer, InvalidUtf8BecomesReplacementCharacterThenRemoved) {
   std::u32string out;
-  decode_utf8("a\xFF" "b\xC0\xAF" "c\xED\xA0\x80" "d\xE4\xB8", out);  // stray, overlong, surrogate, truncated
+  decode_utf8(
+      "a\xFF"
+      "b\xC0\xAF"
+      "c\xED\xA0\x80"
+      "d\xE4\xB8",
+      out);  // stray, overlong, surrogate, truncated
   EXPECT_EQ(out, U"a\uFFFDb\uFFFD\uFFFDc\uFFFD\uFFFD\uFFFDd\uFFFD\uFFFD");
-  EXPECT_EQ(BertNormalizer().normalize("ab\xFF" "cd"), U"abcd");
+  EXPECT_EQ(BertNormalizer().normalize("ab\xFF"
+                                       "cd"),
+            U"abcd");
 }
 
 TEST(BertNormalizer, CharacterClassesFollowHf) {
-  EXPECT_TRUE(is_bert_punctuation(U'$'));   // ASCII symbols count as punctuation
+  EXPECT_TRUE(is_bert_punctuation(U'$'));  // ASCII symbols count as punctuation
   EXPECT_TRUE(is_bert_punctuation(U'\u2014'));
   EXPECT_FALSE(is_bert_punctuation(U'\u20AC'));  // € is a symbol (Sc)
   EXPECT_FALSE(is_bert_punctuation(U'\u2E43'));  // punctuation since Unicode 9, not to HF
@@ -195,8 +205,9 @@ TEST(BertTokenizer, SpecialTokensInTextAreKeptWhole) {
 }
 
 TEST(BertTokenizer, MissingSpecialTokenThrows) {
-  EXPECT_NE(error_of([] { BertTokenizer(Vocab::from_tokens({"[PAD]", "[UNK]", "[CLS]", "a"})); })
-                .find("'[SEP]' is not in the vocabulary"),
+  EXPECT_NE(error_of([] {
+              BertTokenizer(Vocab::from_tokens({"[PAD]", "[UNK]", "[CLS]", "a"}));
+            }).find("'[SEP]' is not in the vocabulary"),
             std::string::npos);
   // [MASK] is optional.
   EXPECT_NO_THROW(BertTokenizer(Vocab::from_tokens({"[PAD]", "[UNK]", "[CLS]", "[SEP]"})));
@@ -227,7 +238,7 @@ TEST(BertTokenizer, LongestFirstLengthsMatchTokenizers) {
   EXPECT_EQ(longest_first_lengths(7, 4, 8), std::make_pair(size_t{4}, size_t{4}));
   EXPECT_EQ(longest_first_lengths(7, 4, 9), std::make_pair(size_t{5}, size_t{4}));
   EXPECT_EQ(longest_first_lengths(4, 7, 5), std::make_pair(size_t{2}, size_t{3}));
-  EXPECT_EQ(longest_first_lengths(5, 5, 5), std::make_pair(size_t{2}, size_t{3}));  // tie: second gets more
+  EXPECT_EQ(longest_first_lengths(5, 5, 5), std::make_pair(size_t{2}, size_t{3}));   // tie: second gets more
   EXPECT_EQ(longest_first_lengths(2, 10, 8), std::make_pair(size_t{2}, size_t{6}));  // only the longer one
   EXPECT_EQ(longest_first_lengths(3, 3, 0), std::make_pair(size_t{0}, size_t{0}));
   EXPECT_EQ(longest_first_lengths(3, 3, 6), std::make_pair(size_t{3}, size_t{3}));
@@ -307,8 +318,8 @@ TEST(BertTokenizerHfParity, EveryReferenceCaseMatches) {
       if (++mismatches <= 10) {
         ADD_FAILURE() << "case " << cases << " text=" << nlohmann::json(text).dump()
                       << " text_pair=" << (pair ? nlohmann::json(*pair).dump() : "null") << " max_seq_len=" << max_len
-                      << "\n  HF    ids " << ids_str(want_ids) << " types " << ids_str(want_types)
-                      << "\n  ours  ids " << ids_str(got.input_ids) << " types " << ids_str(got.token_type_ids);
+                      << "\n  HF    ids " << ids_str(want_ids) << " types " << ids_str(want_types) << "\n  ours  ids "
+                      << ids_str(got.input_ids) << " types " << ids_str(got.token_type_ids);
       }
     }
   }
@@ -342,8 +353,7 @@ TEST(BertTokenizerHfParity, EveryCodePointBehavesAsInHf) {
     return m;
   };
   const auto removed = range_set("clean_removed"), to_space = range_set("clean_to_space"),
-             padded = range_set("chinese_padded"), punct = range_set("punctuation"),
-             space = range_set("whitespace");
+             padded = range_set("chinese_padded"), punct = range_set("punctuation"), space = range_set("whitespace");
   const auto strip = mapping("strip_accents"), lower = mapping("lowercase");
   const BertNormalizer clean_only({true, false, false, false}), chinese_only({false, true, false, false}),
       strip_only({false, false, true, false}), lower_only({false, false, false, true});

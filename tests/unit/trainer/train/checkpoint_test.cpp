@@ -106,7 +106,8 @@ TEST(Checkpoint, ResumeIsBitExactWithTheUninterruptedRun) {
     EXPECT_EQ(rest.steps, 30);
     EXPECT_EQ(rest.best_step, uninterrupted.best_step) << stop;
     EXPECT_EQ(rest.best_metrics, uninterrupted.best_metrics) << stop;
-    for (const auto& [name, t] : full.tensors()) EXPECT_TRUE(resumed.tensors().at(name).equal(t)) << name << " stop " << stop;
+    for (const auto& [name, t] : full.tensors())
+      EXPECT_TRUE(resumed.tensors().at(name).equal(t)) << name << " stop " << stop;
   }
 }
 
