@@ -36,8 +36,8 @@ class Sha256 {
     unsigned int len = 0;
     if (EVP_DigestFinal_ex(ctx_.get(), md, &len) != 1) throw Error("sha256: OpenSSL digest final failed");
     static const char* digits = "0123456789abcdef";
-    std::string out(2 * len, '0');
-    for (unsigned i = 0; i < len; ++i) {
+    std::string out(std::size_t{2} * len, '0');
+    for (std::size_t i = 0; i < len; ++i) {
       out[2 * i] = digits[md[i] >> 4];
       out[2 * i + 1] = digits[md[i] & 0xf];
     }

@@ -44,7 +44,7 @@ json or_null(const std::optional<T>& v) {
 
 // The lease id of a worker call: 1 to 64 characters.
 std::string lease_id_field(const json& j) {
-  const std::string lease = string_field(j, "lease_id");
+  std::string lease = string_field(j, "lease_id");
   if (lease.empty() || lease.size() > 64) bad("field 'lease_id' is not a lease id");
   return lease;
 }

@@ -63,7 +63,7 @@ std::string RequestMetrics::render() const {
 }
 
 void add_metrics_route(http::Router& router, JobApi& api, const RequestMetrics& metrics,
-                       std::chrono::milliseconds group_active_window, std::function<std::string()> extra) {
+                       std::chrono::milliseconds group_active_window, const std::function<std::string()>& extra) {
   router.add(bh::verb::get, "/metrics", {http::Role::user, http::Role::worker, http::Role::admin},
              [&api, &metrics, group_active_window, extra](const http::Request& req, const http::RouteContext&) {
                const StoreStats stats = api.store.stats(SystemClock().now() - group_active_window);

@@ -34,6 +34,6 @@ class RequestMetrics {
 // and the request histogram. A group is active when seen within `group_active_window`.
 // `extra` (optional) appends more exposition lines (the launcher's, in launcher mode).
 void add_metrics_route(http::Router& router, JobApi& api, const RequestMetrics& metrics,
-                       std::chrono::milliseconds group_active_window, std::function<std::string()> extra = {});
+                       std::chrono::milliseconds group_active_window, const std::function<std::string()>& extra = {});
 
 }  // namespace trellis::api

@@ -146,7 +146,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
-  std::array<char, 16 * 1024> discard_;  // lingering close reads into this
+  std::array<char, std::size_t{16} * 1024> discard_;  // lingering close reads into this
   std::chrono::steady_clock::time_point linger_until_;
   std::optional<beast_http::request_parser<beast_http::string_body>> parser_;
   const ServerOptions& options_;

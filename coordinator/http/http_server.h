@@ -30,12 +30,12 @@ namespace trellis::http {
 
 struct ServerOptions {
   std::string address = "127.0.0.1";
-  unsigned short port = 0;                         // 0: an ephemeral port (see local_endpoint())
-  std::size_t max_body_bytes = 1 << 20;            // request bodies (responses are not limited)
-  std::size_t max_header_bytes = 16 * 1024;        // request line + headers
-  std::chrono::seconds read_timeout{30};           // for one whole request (and between keep-alive requests)
-  std::chrono::seconds write_timeout{300};         // for one whole response (files can be large)
-  std::chrono::milliseconds linger_timeout{2000};  // longest pause while draining a closing connection
+  unsigned short port = 0;                                // 0: an ephemeral port (see local_endpoint())
+  std::size_t max_body_bytes = 1 << 20;                   // request bodies (responses are not limited)
+  std::size_t max_header_bytes = std::size_t{16} * 1024;  // request line + headers
+  std::chrono::seconds read_timeout{30};                  // for one whole request (and between keep-alive requests)
+  std::chrono::seconds write_timeout{300};                // for one whole response (files can be large)
+  std::chrono::milliseconds linger_timeout{2000};         // longest pause while draining a closing connection
 };
 
 class Session;

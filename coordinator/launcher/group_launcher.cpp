@@ -60,6 +60,7 @@ void GroupLauncher::poll_slurm(Time now, LauncherTick& out, bool& slurm_ok) {
   }
   if (launches.empty()) return;
   std::vector<std::string> ids;
+  ids.reserve(launches.size());
   for (const auto& l : launches) ids.push_back(l.slurm_job_id);
   std::map<std::string, LaunchState> listed;
   try {

@@ -6,7 +6,7 @@ LauncherThread::LauncherThread(JobStore& store, SlurmCommandOptions slurm_option
                                LauncherOptions options, GroupLauncher::ReleaseFn release,
                                std::chrono::milliseconds poll)
     : slurm_(std::make_unique<SlurmCommandClient>(std::move(slurm_options))),
-      launcher_(std::make_unique<GroupLauncher>(store, *slurm_, clock, std::move(options), std::move(release))),
+      launcher_(std::make_unique<GroupLauncher>(store, *slurm_, clock, options, std::move(release))),
       thread_(
           poll, [this] { launcher_->tick(); }, nullptr) {}  // tick() never throws; it logs its errors
 

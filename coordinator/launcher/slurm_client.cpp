@@ -75,7 +75,7 @@ std::string SlurmCommandClient::submit(const GroupSubmission& s) {
   // --parsable: "<id>" or "<id>;<cluster>" on the first line.
   std::string line = trim(r.out);
   if (const auto nl = line.find('\n'); nl != std::string::npos) line = trim(line.substr(0, nl));
-  const std::string id = line.substr(0, line.find(';'));
+  std::string id = line.substr(0, line.find(';'));
   if (!valid_slurm_job_id(id))
     throw Error(ErrorCode::unavailable, "sbatch printed no job id: '" + line.substr(0, 100) + "'");
   return id;

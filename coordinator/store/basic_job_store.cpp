@@ -62,7 +62,8 @@ void BasicJobStore::record(Job& job, EventKind kind, nlohmann::json payload, Tim
   events.push_back(JobEvent{job.id, ++job.last_event_seq, now, kind, std::move(payload)});
 }
 
-void BasicJobStore::move(Job& job, JobState to, Time now, nlohmann::json extra, std::vector<JobEvent>& events) const {
+void BasicJobStore::move(Job& job, JobState to, Time now, const nlohmann::json& extra,
+                         std::vector<JobEvent>& events) const {
   check_transition(job.id, job.state, to);
   nlohmann::json payload = {{"from", to_string(job.state)}, {"to", to_string(to)}, {"attempts", job.attempts}};
   if (extra.is_object()) payload.update(extra);

@@ -86,7 +86,7 @@ class BasicJobStore : public JobStore {
   void check_lease(const Job& job, const std::string& lease_id, Time now) const;
   void touch_group(const std::string& group_id, Time now);
   void record(Job& job, EventKind kind, nlohmann::json payload, Time now, std::vector<JobEvent>& events) const;
-  void move(Job& job, JobState to, Time now, nlohmann::json extra, std::vector<JobEvent>& events) const;
+  void move(Job& job, JobState to, Time now, const nlohmann::json& extra, std::vector<JobEvent>& events) const;
   void write(const Job& job, const std::vector<JobEvent>& events, bool is_new);
   // The end of an attempt that did not succeed (fail or lost lease).
   void end_attempt(Job& job, const JobError& error, bool retryable, const std::string& reason, Time now,

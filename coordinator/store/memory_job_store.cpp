@@ -111,6 +111,7 @@ std::vector<Group> MemoryJobStore::load_groups_seen_since(Time t) {
   for (const auto& [id, g] : groups_)
     if (!g.ended_at && g.last_seen >= t) sorted.emplace(id, g);
   std::vector<Group> out;
+  out.reserve(sorted.size());
   for (auto& [id, g] : sorted) out.push_back(std::move(g));
   return out;
 }
